@@ -1,0 +1,134 @@
+//! Parsing the address strings of the configuration file.
+//!
+//! The Go engarde resolved every address with `net.ResolveUDPAddr("udp4", …)`,
+//! so existing files may hold `IP:PORT`, `HOST:PORT` or `:PORT` (all local
+//! addresses). We accept the same forms, plus bracketed IPv6 literals, and say
+//! precisely what is wrong otherwise.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+
+/// What an address is used for; it decides whether a missing host is allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressRole {
+    /// A local address to bind: `:PORT` means every local address.
+    Listen,
+    /// A remote address to send to: host and a non-zero port are required.
+    Destination,
+}
+
+/// Parses `text` into a socket address, resolving a host name if needed.
+///
+/// Host names resolve once, here, preferring IPv4 as the Go version did.
+/// The error is a sentence fragment that follows the key name.
+pub fn parse_address(text: &str, role: AddressRole) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("is empty: expected HOST:PORT, e.g. \"203.0.113.7:59501\"".into());
+    }
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return check_port(addr, role, text);
+    }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(format!(
+            "\"{text}\" has no port: expected HOST:PORT, e.g. \"{text}:59501\""
+        ));
+    };
+    if host.contains(':') && !host.starts_with('[') {
+        return Err(format!(
+            "\"{text}\" looks like an IPv6 address without brackets: write it as \"[ADDRESS]:PORT\", e.g. \"[2001:db8::1]:59501\""
+        ));
+    }
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("\"{text}\": port \"{port}\" is not a number from 1 to 65535"))?;
+    if host.is_empty() {
+        return match role {
+            AddressRole::Listen => Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)),
+            AddressRole::Destination => Err(format!("\"{text}\" has no host: expected HOST:PORT")),
+        };
+    }
+    if host.starts_with('[') {
+        return Err(format!("\"{text}\" is not a valid [IPv6]:PORT address"));
+    }
+    if host.parse::<IpAddr>().is_err() && !is_plausible_host_name(host) {
+        return Err(format!(
+            "\"{text}\": \"{host}\" is neither an IP address nor a host name"
+        ));
+    }
+    let resolved: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve host \"{host}\": {e}"))?
+        .collect();
+    let chosen = resolved
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| resolved.first())
+        .copied()
+        .ok_or_else(|| format!("host \"{host}\" has no address"))?;
+    check_port(chosen, role, text)
+}
+
+fn check_port(addr: SocketAddr, role: AddressRole, text: &str) -> Result<SocketAddr, String> {
+    if role == AddressRole::Destination && addr.port() == 0 {
+        return Err(format!(
+            "\"{text}\": port 0 cannot be sent to; give the peer's real port"
+        ));
+    }
+    Ok(addr)
+}
+
+/// RFC 1123 host names: letters, digits, hyphens and dots.
+fn is_plausible_host_name(host: &str) -> bool {
+    host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_forms_the_go_version_accepted() {
+        assert_eq!(
+            parse_address("1.2.3.4:59501", AddressRole::Destination).unwrap(),
+            "1.2.3.4:59501".parse().unwrap()
+        );
+        assert_eq!(
+            parse_address(":59501", AddressRole::Listen).unwrap(),
+            "0.0.0.0:59501".parse().unwrap()
+        );
+        assert_eq!(
+            parse_address("[2001:db8::1]:5", AddressRole::Destination).unwrap(),
+            "[2001:db8::1]:5".parse().unwrap()
+        );
+        assert!(
+            parse_address("localhost:9", AddressRole::Destination)
+                .unwrap()
+                .ip()
+                .is_loopback()
+        );
+    }
+
+    #[test]
+    fn explains_what_is_wrong() {
+        let cases = [
+            ("", "is empty"),
+            ("1.2.3.4", "has no port"),
+            ("1.2.3.4:99999", "is not a number from 1 to 65535"),
+            ("1.2.3.4:0", "port 0"),
+            (":59501", "has no host"),
+            ("2001:db8::1:5", "without brackets"),
+            ("not a host:5", "neither an IP address nor a host name"),
+        ];
+        for (text, expected) in cases {
+            let err = parse_address(text, AddressRole::Destination).unwrap_err();
+            assert!(err.contains(expected), "{text:?}: {err}");
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! The configuration file: loading, checking, and the checked values the
+//! daemons run on.
+//!
+//! The keys are those of the Go engarde (GUIDE §3), so an existing
+//! `engarde.yml` works unchanged. Loading is two steps, as in rathole:
+//! serde reads the file into [`raw`] structs (rejecting unknown keys), then
+//! one validation pass turns them into [`ClientConfig`] / [`ServerConfig`]
+//! or returns a [`ConfigError`] naming the file, the key and the problem.
+
+mod address;
+mod raw;
+mod yaml_error;
+
+pub use address::{AddressRole, parse_address};
+
+use crate::error::ConfigError;
+use raw::{RawClient, RawServer, RawWebManager};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where the binaries look when no path is given (the Go version's default).
+pub const DEFAULT_CONFIG_PATH: &str = "engarde.yml";
+
+/// `clientTimeout` when the key is missing or 0, as in the Go version.
+pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A destination as written in the file and as resolved at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    /// The text from the file, kept for logs (a host name says more than its address).
+    pub text: String,
+    /// Where packets go.
+    pub addr: SocketAddr,
+}
+
+/// The checked `client:` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// Free text shown at start and in the management interface.
+    pub description: String,
+    /// Where WireGuard's peer endpoint points: engarde-client listens here.
+    pub listen_addr: SocketAddr,
+    /// The engarde-server every link sends to unless overridden.
+    pub dst_addr: Destination,
+    /// Accepted for compatibility; engarde never blocks on a write, so it
+    /// has no effect (a full socket buffer drops that link's copy at once).
+    pub write_timeout_ms: u64,
+    /// Interfaces never used as links.
+    pub excluded_interfaces: BTreeSet<String>,
+    /// Human names for interfaces, shown in logs and the management interface.
+    pub interface_labels: BTreeMap<String, String>,
+    /// Per-interface destinations replacing `dst_addr`.
+    pub dst_overrides: BTreeMap<String, Destination>,
+    /// The management interface, when enabled.
+    pub web_manager: Option<WebManagerConfig>,
+}
+
+/// The checked `server:` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Free text shown at start and in the management interface.
+    pub description: String,
+    /// Where engarde-clients send to.
+    pub listen_addr: SocketAddr,
+    /// The local WireGuard's listening address.
+    pub dst_addr: Destination,
+    /// A client address that sent nothing for this long stops receiving replies.
+    pub client_timeout: Duration,
+    /// Accepted for compatibility; see [`ClientConfig::write_timeout_ms`].
+    pub write_timeout_ms: u64,
+    /// The management interface, when enabled.
+    pub web_manager: Option<WebManagerConfig>,
+}
+
+/// `webManager:` with a non-empty `listenAddr`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebManagerConfig {
+    /// Address of the HTTP listener.
+    pub listen_addr: SocketAddr,
+    /// Basic-auth user name; empty means no authentication.
+    pub username: String,
+    /// Basic-auth password; empty means no authentication.
+    pub password: String,
+}
+
+/// Reads and checks the `client:` section of `file`.
+pub fn load_client(file: &Path) -> Result<ClientConfig, ConfigError> {
+    parse_client(&read(file)?, file)
+}
+
+/// Reads and checks the `server:` section of `file`.
+pub fn load_server(file: &Path) -> Result<ServerConfig, ConfigError> {
+    parse_server(&read(file)?, file)
+}
+
+fn read(file: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+        file: file.to_path_buf(),
+        source,
+    })
+}
+
+/// Checks the `client:` section of `text`; `file` only names it in errors.
+pub fn parse_client(text: &str, file: &Path) -> Result<ClientConfig, ConfigError> {
+    let document: raw::ClientDocument = parse_yaml(text, file)?;
+    let raw = document
+        .client
+        .ok_or_else(|| missing_section(file, "client", "engarde-client"))?;
+    Checker { file }.client(raw)
+}
+
+/// Checks the `server:` section of `text`; `file` only names it in errors.
+pub fn parse_server(text: &str, file: &Path) -> Result<ServerConfig, ConfigError> {
+    let document: raw::ServerDocument = parse_yaml(text, file)?;
+    let raw = document
+        .server
+        .ok_or_else(|| missing_section(file, "server", "engarde-server"))?;
+    Checker { file }.server(raw)
+}
+
+fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, file: &Path) -> Result<T, ConfigError> {
+    // An empty file is an empty document, not a YAML error: report the missing section instead.
+    let text = if text.trim().is_empty() { "{}" } else { text };
+    serde_yaml::from_str(text).map_err(|e| yaml_error::from_yaml_error(file, &e))
+}
+
+fn missing_section(file: &Path, section: &str, binary: &str) -> ConfigError {
+    ConfigError::invalid(
+        file,
+        section,
+        format!("missing section: {binary} needs a \"{section}:\" section in this file"),
+    )
+}
+
+/// One validation pass over the raw structs; `file` names the file in errors.
+struct Checker<'a> {
+    file: &'a Path,
+}
+
+impl Checker<'_> {
+    fn client(&self, raw: RawClient) -> Result<ClientConfig, ConfigError> {
+        let listen_addr = self.required_address(
+            raw.listen_addr,
+            "client.listenAddr",
+            AddressRole::Listen,
+            "127.0.0.1:59401",
+        )?;
+        let dst_addr = self.destination(raw.dst_addr, "client.dstAddr", "203.0.113.7:59501")?;
+        let mut dst_overrides = BTreeMap::new();
+        for (i, over) in raw
+            .dst_overrides
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
+            let key = format!("client.dstOverrides[{i}]");
+            let if_name = self.required(
+                over.if_name,
+                &format!("{key}.ifName"),
+                "the interface name, e.g. \"eth1\"",
+            )?;
+            let dst = self.destination(
+                over.dst_addr,
+                &format!("{key}.dstAddr"),
+                "198.51.100.7:59501",
+            )?;
+            if dst_overrides.insert(if_name.clone(), dst).is_some() {
+                return Err(ConfigError::invalid(
+                    self.file,
+                    format!("{key}.ifName"),
+                    format!("interface \"{if_name}\" has more than one override"),
+                ));
+            }
+        }
+        Ok(ClientConfig {
+            description: raw.description.unwrap_or_default(),
+            listen_addr,
+            dst_addr,
+            write_timeout_ms: raw.write_timeout.unwrap_or(0),
+            excluded_interfaces: raw
+                .excluded_interfaces
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|name| !name.is_empty())
+                .collect(),
+            interface_labels: raw.interface_labels.unwrap_or_default(),
+            dst_overrides,
+            web_manager: self.web_manager(raw.web_manager, "client.webManager")?,
+        })
+    }
+
+    fn server(&self, raw: RawServer) -> Result<ServerConfig, ConfigError> {
+        let listen_addr = self.required_address(
+            raw.listen_addr,
+            "server.listenAddr",
+            AddressRole::Listen,
+            "0.0.0.0:59501",
+        )?;
+        let dst_addr = self.destination(raw.dst_addr, "server.dstAddr", "127.0.0.1:51820")?;
+        let client_timeout = match raw.client_timeout {
+            None | Some(0) => DEFAULT_CLIENT_TIMEOUT,
+            Some(seconds) => Duration::from_secs(seconds),
+        };
+        Ok(ServerConfig {
+            description: raw.description.unwrap_or_default(),
+            listen_addr,
+            dst_addr,
+            client_timeout,
+            write_timeout_ms: raw.write_timeout.unwrap_or(0),
+            web_manager: self.web_manager(raw.web_manager, "server.webManager")?,
+        })
+    }
+
+    fn web_manager(
+        &self,
+        raw: Option<RawWebManager>,
+        key: &str,
+    ) -> Result<Option<WebManagerConfig>, ConfigError> {
+        let Some(raw) = raw else { return Ok(None) };
+        let listen = raw.listen_addr.unwrap_or_default();
+        if listen.trim().is_empty() {
+            return Ok(None);
+        }
+        let listen_addr = parse_address(&listen, AddressRole::Listen).map_err(|message| {
+            ConfigError::invalid(self.file, format!("{key}.listenAddr"), message)
+        })?;
+        Ok(Some(WebManagerConfig {
+            listen_addr,
+            username: raw.username.unwrap_or_default(),
+            password: raw.password.unwrap_or_default(),
+        }))
+    }
+
+    fn required(
+        &self,
+        value: Option<String>,
+        key: &str,
+        what: &str,
+    ) -> Result<String, ConfigError> {
+        match value {
+            Some(v) if !v.trim().is_empty() => Ok(v),
+            _ => Err(ConfigError::invalid(
+                self.file,
+                key,
+                format!("missing required key ({what})"),
+            )),
+        }
+    }
+
+    fn required_address(
+        &self,
+        value: Option<String>,
+        key: &str,
+        role: AddressRole,
+        example: &str,
+    ) -> Result<SocketAddr, ConfigError> {
+        let text = self.required(value, key, &format!("an address such as \"{example}\""))?;
+        parse_address(&text, role).map_err(|message| ConfigError::invalid(self.file, key, message))
+    }
+
+    fn destination(
+        &self,
+        value: Option<String>,
+        key: &str,
+        example: &str,
+    ) -> Result<Destination, ConfigError> {
+        let text = self.required(value, key, &format!("an address such as \"{example}\""))?;
+        let addr = parse_address(&text, AddressRole::Destination)
+            .map_err(|message| ConfigError::invalid(self.file, key, message))?;
+        Ok(Destination { text, addr })
+    }
+}
+
+/// The path a binary should read: the argument if given, else [`DEFAULT_CONFIG_PATH`].
+pub fn config_path(argument: Option<&str>) -> PathBuf {
+    PathBuf::from(argument.unwrap_or(DEFAULT_CONFIG_PATH))
+}

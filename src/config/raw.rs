@@ -1,0 +1,77 @@
+//! The configuration file exactly as written: serde structs with the Go
+//! engarde's camelCase keys.
+//!
+//! Every field is optional here (a key may be missing or `null`, as the Go
+//! version allowed); unknown keys are rejected so that a typo is an error and
+//! not a silently ignored setting. Turning these into checked values is the
+//! job of `config::validate`.
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use std::collections::BTreeMap;
+
+/// The whole file as seen by engarde-client: its own section strictly, the
+/// server's section skipped (one file may hold both).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientDocument {
+    /// The `client:` section.
+    pub client: Option<RawClient>,
+    /// The `server:` section, read by engarde-server only.
+    #[allow(dead_code)]
+    pub server: Option<IgnoredAny>,
+}
+
+/// The whole file as seen by engarde-server.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerDocument {
+    /// The `client:` section, read by engarde-client only.
+    #[allow(dead_code)]
+    pub client: Option<IgnoredAny>,
+    /// The `server:` section.
+    pub server: Option<RawServer>,
+}
+
+/// The `client:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawClient {
+    pub description: Option<String>,
+    pub listen_addr: Option<String>,
+    pub dst_addr: Option<String>,
+    pub write_timeout: Option<u64>,
+    pub excluded_interfaces: Option<Vec<String>>,
+    pub interface_labels: Option<BTreeMap<String, String>>,
+    pub dst_overrides: Option<Vec<RawDstOverride>>,
+    pub web_manager: Option<RawWebManager>,
+}
+
+/// One element of `client.dstOverrides`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawDstOverride {
+    pub if_name: Option<String>,
+    pub dst_addr: Option<String>,
+}
+
+/// The `server:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawServer {
+    pub description: Option<String>,
+    pub listen_addr: Option<String>,
+    pub dst_addr: Option<String>,
+    pub client_timeout: Option<u64>,
+    pub write_timeout: Option<u64>,
+    pub web_manager: Option<RawWebManager>,
+}
+
+/// `webManager:` in either section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawWebManager {
+    pub listen_addr: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
