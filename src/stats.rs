@@ -1,0 +1,136 @@
+//! Counters kept by the data path and read by logs, tests and the
+//! management interface.
+//!
+//! They are relaxed atomics behind an `Arc`: the actor that owns a socket
+//! updates them once per batch, readers take a snapshot whenever they like,
+//! and nobody ever waits on a lock.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::time::{Duration, Instant};
+
+/// Adds `n` to a counter.
+pub fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Reads a counter.
+pub fn get(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
+
+/// When something was last heard from, cheap to update from the data path.
+///
+/// Time is tokio's, so tests with paused time control expiry.
+#[derive(Debug)]
+pub struct LastSeen {
+    base: Instant,
+    /// Milliseconds after `base` of the last event, or `u64::MAX` for never.
+    millis: AtomicU64,
+}
+
+impl LastSeen {
+    /// Nothing seen yet.
+    pub fn never() -> Self {
+        Self {
+            base: Instant::now(),
+            millis: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// Seen just now.
+    pub fn now() -> Self {
+        let seen = Self::never();
+        seen.touch();
+        seen
+    }
+
+    /// Records an event now.
+    pub fn touch(&self) {
+        let millis = self
+            .base
+            .elapsed()
+            .as_millis()
+            .min(u128::from(u64::MAX - 1)) as u64;
+        self.millis.store(millis, Ordering::Relaxed);
+    }
+
+    /// Time since the last event; `None` if there was none.
+    pub fn age(&self) -> Option<Duration> {
+        let millis = self.millis.load(Ordering::Relaxed);
+        (millis != u64::MAX).then(|| {
+            self.base
+                .elapsed()
+                .saturating_sub(Duration::from_millis(millis))
+        })
+    }
+}
+
+/// Traffic of one path: a client link, or a client address on the server.
+///
+/// "tx" is towards the network (the peer engarde), "rx" is from it.
+#[derive(Debug)]
+pub struct PathStats {
+    /// Datagrams handed to the kernel for the peer.
+    pub tx_packets: AtomicU64,
+    /// Their bytes.
+    pub tx_bytes: AtomicU64,
+    /// Datagrams dropped because the socket buffer or the path's queue was full.
+    pub tx_dropped: AtomicU64,
+    /// Datagrams the kernel refused with an error (unreachable, down, …).
+    pub tx_errors: AtomicU64,
+    /// Datagrams received from the peer.
+    pub rx_packets: AtomicU64,
+    /// Their bytes.
+    pub rx_bytes: AtomicU64,
+    /// Received datagrams dropped because the WireGuard side was congested.
+    pub rx_dropped: AtomicU64,
+    /// When the peer was last heard from on this path.
+    pub last_rx: LastSeen,
+}
+
+impl PathStats {
+    /// Zero counters, nothing heard yet.
+    pub fn new() -> Self {
+        Self::with_last_rx(LastSeen::never())
+    }
+
+    /// Zero counters with the given last-heard time.
+    pub fn with_last_rx(last_rx: LastSeen) -> Self {
+        Self {
+            tx_packets: AtomicU64::new(0),
+            tx_bytes: AtomicU64::new(0),
+            tx_dropped: AtomicU64::new(0),
+            tx_errors: AtomicU64::new(0),
+            rx_packets: AtomicU64::new(0),
+            rx_bytes: AtomicU64::new(0),
+            rx_dropped: AtomicU64::new(0),
+            last_rx,
+        }
+    }
+}
+
+impl Default for PathStats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Traffic of the socket facing the local WireGuard.
+#[derive(Debug, Default)]
+pub struct EndpointStats {
+    /// Datagrams received from WireGuard.
+    pub from_wireguard_packets: AtomicU64,
+    /// Their bytes.
+    pub from_wireguard_bytes: AtomicU64,
+    /// Datagrams from WireGuard dropped because no path was up.
+    pub no_path_dropped: AtomicU64,
+    /// Datagrams delivered to WireGuard.
+    pub to_wireguard_packets: AtomicU64,
+    /// Their bytes.
+    pub to_wireguard_bytes: AtomicU64,
+    /// Datagrams for WireGuard dropped: buffer full, or WireGuard's address
+    /// not known yet (client side, before WireGuard sent anything).
+    pub to_wireguard_dropped: AtomicU64,
+    /// Datagrams for WireGuard refused with an error.
+    pub to_wireguard_errors: AtomicU64,
+}
