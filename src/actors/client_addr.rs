@@ -1,0 +1,229 @@
+//! The ClientAddr actor: one source address of an engarde-client, as seen
+//! by the server.
+//!
+//! It receives the WireGuard replies the endpoint copies to it and sends
+//! them to its address. It owns a socket bound to the server's address and
+//! port and connected to the client address when it can (GUIDE §1): the
+//! kernel then delivers that address's datagrams to this socket, replies
+//! leave from the address the client talks to, and a dead address fills
+//! only its own send buffer. Otherwise it sends from the shared listening
+//! socket. It stops itself after `clientTimeout` without a datagram.
+
+use super::messages::{AttachPath, DetachPath, PacketSender, PathId, WgPacket, packet_queue};
+use super::queue_stream::QueueStream;
+use super::wireguard_endpoint::WireGuardEndpoint;
+use crate::log_limit::{LogLimiter, suppressed_note};
+use crate::net::{DatagramStream, send_batch};
+use crate::packet::PacketBatch;
+use crate::stats::{PathStats, add};
+use actix::prelude::*;
+use log::{info, warn};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc::error::TrySendError;
+
+/// How a client address is answered.
+pub enum ReplySocket {
+    /// Its own socket, connected to the client address.
+    Own(Arc<UdpSocket>),
+    /// The shared listening socket (when an own socket could not be opened).
+    Shared(Arc<UdpSocket>),
+}
+
+/// Tells the listener a client address expired.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ClientGone {
+    /// The address.
+    pub peer: SocketAddr,
+    /// Which actor it was (the address may already have a new one).
+    pub id: PathId,
+}
+
+/// Tells the listener about datagrams a client address's own socket received
+/// from other senders (possible in the instant between its bind and connect).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ForeignSenders {
+    /// Each foreign sender with the local address it sent to.
+    pub senders: Vec<(SocketAddr, Option<IpAddr>)>,
+}
+
+/// The actor.
+pub struct ClientAddr {
+    id: PathId,
+    peer: SocketAddr,
+    socket: ReplySocket,
+    timeout: Duration,
+    endpoint: Addr<WireGuardEndpoint>,
+    to_wireguard: PacketSender,
+    listener: Recipient<ClientGone>,
+    foreign: Recipient<ForeignSenders>,
+    stats: Arc<PathStats>,
+    send_error_log: LogLimiter,
+    receive_error_log: LogLimiter,
+}
+
+/// Everything a [`ClientAddr`] is started with.
+pub struct ClientAddrParts {
+    /// Path identity.
+    pub id: PathId,
+    /// The client's source address.
+    pub peer: SocketAddr,
+    /// How to answer it.
+    pub socket: ReplySocket,
+    /// Silence after which it expires.
+    pub timeout: Duration,
+    /// The WireGuard endpoint.
+    pub endpoint: Addr<WireGuardEndpoint>,
+    /// The endpoint's inbound queue.
+    pub to_wireguard: PacketSender,
+    /// Told when the address expires.
+    pub listener: Recipient<ClientGone>,
+    /// Told about foreign senders on the own socket.
+    pub foreign: Recipient<ForeignSenders>,
+    /// Counters, shared with the listener (which also counts this address's
+    /// datagrams arriving on the listening socket).
+    pub stats: Arc<PathStats>,
+}
+
+impl ClientAddr {
+    /// The actor, not yet started.
+    pub fn new(parts: ClientAddrParts) -> Self {
+        Self {
+            id: parts.id,
+            peer: parts.peer,
+            socket: parts.socket,
+            timeout: parts.timeout,
+            endpoint: parts.endpoint,
+            to_wireguard: parts.to_wireguard,
+            listener: parts.listener,
+            foreign: parts.foreign,
+            stats: parts.stats,
+            send_error_log: LogLimiter::default(),
+            receive_error_log: LogLimiter::default(),
+        }
+    }
+
+    fn send(&mut self, batch: &PacketBatch) {
+        let report = match &self.socket {
+            ReplySocket::Own(socket) => send_batch(socket.as_fd(), batch, None),
+            ReplySocket::Shared(socket) => send_batch(socket.as_fd(), batch, Some(self.peer)),
+        };
+        add(&self.stats.tx_packets, report.sent);
+        add(&self.stats.tx_bytes, report.sent_bytes);
+        add(&self.stats.tx_dropped, report.dropped_full);
+        add(&self.stats.tx_errors, report.errors);
+        if let Some(error) = report.last_error {
+            if let Some(suppressed) = self.send_error_log.allow() {
+                warn!(
+                    "client {}: sending failed: {error}{}",
+                    self.peer,
+                    suppressed_note(suppressed)
+                );
+            }
+        }
+    }
+
+    fn received(&mut self, batch: Arc<PacketBatch>) {
+        let foreign: Vec<(SocketAddr, Option<IpAddr>)> = batch
+            .iter()
+            .filter(|d| d.meta.source != self.peer)
+            .map(|d| (d.meta.source, d.meta.local))
+            .collect();
+        let own = batch.len() - foreign.len();
+        if own > 0 {
+            self.stats.last_rx.touch();
+            add(&self.stats.rx_packets, own as u64);
+            add(
+                &self.stats.rx_bytes,
+                batch
+                    .iter()
+                    .filter(|d| d.meta.source == self.peer)
+                    .map(|d| d.data.len() as u64)
+                    .sum(),
+            );
+        }
+        if !foreign.is_empty() {
+            self.foreign.do_send(ForeignSenders { senders: foreign });
+        }
+        let count = batch.len() as u64;
+        match self.to_wireguard.try_send(WgPacket(batch)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Closed(_)) => {
+                add(&self.stats.rx_dropped, count)
+            }
+        }
+    }
+
+    fn check_expiry(&mut self, ctx: &mut Context<Self>) {
+        let idle = self.stats.last_rx.age().unwrap_or(Duration::MAX);
+        if idle >= self.timeout {
+            info!(
+                "client {} expired: nothing received for {} s",
+                self.peer,
+                self.timeout.as_secs_f32()
+            );
+            ctx.stop();
+        }
+    }
+}
+
+impl Actor for ClientAddr {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let (queue, replies) = packet_queue();
+        ctx.add_stream(QueueStream(replies));
+        if let ReplySocket::Own(socket) = &self.socket {
+            ctx.add_stream(DatagramStream::new(Arc::clone(socket)));
+        }
+        self.endpoint.do_send(AttachPath {
+            id: self.id,
+            name: self.peer.to_string(),
+            queue,
+            stats: Arc::clone(&self.stats),
+        });
+        // Checking a few times per timeout keeps expiry close to the configured value.
+        let every = (self.timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        ctx.run_interval(every, Self::check_expiry);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.endpoint.do_send(DetachPath { id: self.id });
+        self.listener.do_send(ClientGone {
+            peer: self.peer,
+            id: self.id,
+        });
+    }
+}
+
+/// WireGuard's replies, to send to the client address.
+impl StreamHandler<WgPacket> for ClientAddr {
+    fn handle(&mut self, WgPacket(batch): WgPacket, _: &mut Self::Context) {
+        self.send(&batch);
+    }
+}
+
+/// Datagrams arriving on the own socket.
+impl StreamHandler<io::Result<Arc<PacketBatch>>> for ClientAddr {
+    fn handle(&mut self, item: io::Result<Arc<PacketBatch>>, _: &mut Self::Context) {
+        match item {
+            Ok(batch) => self.received(batch),
+            Err(error) => {
+                // e.g. ECONNREFUSED: the client address answered an earlier reply with an ICMP error.
+                if let Some(suppressed) = self.receive_error_log.allow() {
+                    warn!(
+                        "client {}: receive failed: {error}{}",
+                        self.peer,
+                        suppressed_note(suppressed)
+                    );
+                }
+            }
+        }
+    }
+}

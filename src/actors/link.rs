@@ -1,0 +1,166 @@
+//! The LinkActor: one network link of the client.
+//!
+//! It owns a socket bound to one interface and its address. It sends every
+//! batch the WireGuard endpoint hands it to the server (or the interface's
+//! override destination), and hands every datagram the server sends back
+//! to the endpoint. Sending never waits: what the socket cannot take now is
+//! dropped and counted, so a dead or slow link never delays the others.
+
+use super::messages::{
+    AttachPath, DetachPath, PacketSender, PathId, Relabel, Stop, WgPacket, packet_queue,
+};
+use super::queue_stream::QueueStream;
+use super::wireguard_endpoint::WireGuardEndpoint;
+use crate::interfaces::LinkSpec;
+use crate::log_limit::{LogLimiter, suppressed_note};
+use crate::net::{DatagramStream, send_batch};
+use crate::packet::PacketBatch;
+use crate::stats::{PathStats, add};
+use actix::prelude::*;
+use log::{debug, warn};
+use std::io;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc::error::TrySendError;
+
+/// A running link.
+pub struct LinkActor {
+    id: PathId,
+    spec: LinkSpec,
+    socket: Arc<UdpSocket>,
+    endpoint: Addr<WireGuardEndpoint>,
+    /// Where datagrams from the server go (the endpoint's inbound queue).
+    to_wireguard: PacketSender,
+    stats: Arc<PathStats>,
+    send_error_log: LogLimiter,
+    receive_error_log: LogLimiter,
+}
+
+impl LinkActor {
+    /// A link for `spec` on `socket` (already bound to the interface).
+    pub fn new(
+        id: PathId,
+        spec: LinkSpec,
+        socket: UdpSocket,
+        endpoint: Addr<WireGuardEndpoint>,
+        to_wireguard: PacketSender,
+    ) -> Self {
+        Self {
+            id,
+            spec,
+            socket: Arc::new(socket),
+            endpoint,
+            to_wireguard,
+            stats: Arc::new(PathStats::new()),
+            send_error_log: LogLimiter::default(),
+            receive_error_log: LogLimiter::default(),
+        }
+    }
+
+    /// The link's counters.
+    pub fn stats(&self) -> Arc<PathStats> {
+        Arc::clone(&self.stats)
+    }
+
+    fn send(&mut self, batch: &PacketBatch) {
+        let report = send_batch(self.socket.as_fd(), batch, Some(self.spec.destination));
+        add(&self.stats.tx_packets, report.sent);
+        add(&self.stats.tx_bytes, report.sent_bytes);
+        add(&self.stats.tx_dropped, report.dropped_full);
+        add(&self.stats.tx_errors, report.errors);
+        if let Some(error) = report.last_error {
+            if let Some(suppressed) = self.send_error_log.allow() {
+                warn!(
+                    "link {}: sending to {} failed: {error}{}",
+                    self.spec.display_name(),
+                    self.spec.destination,
+                    suppressed_note(suppressed)
+                );
+            }
+        }
+    }
+
+    fn received(&mut self, batch: Arc<PacketBatch>) {
+        if batch.is_empty() {
+            return;
+        }
+        self.stats.last_rx.touch();
+        add(&self.stats.rx_packets, batch.len() as u64);
+        add(&self.stats.rx_bytes, batch.total_bytes() as u64);
+        let count = batch.len() as u64;
+        match self.to_wireguard.try_send(WgPacket(batch)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Closed(_)) => {
+                add(&self.stats.rx_dropped, count)
+            }
+        }
+    }
+}
+
+impl Actor for LinkActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let (queue, from_wireguard) = packet_queue();
+        ctx.add_stream(QueueStream(from_wireguard));
+        ctx.add_stream(DatagramStream::new(Arc::clone(&self.socket)));
+        self.endpoint.do_send(AttachPath {
+            id: self.id,
+            name: self.spec.name.clone(),
+            queue,
+            stats: Arc::clone(&self.stats),
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.endpoint.do_send(DetachPath { id: self.id });
+        debug!("link {}: socket closed", self.spec.display_name());
+    }
+}
+
+/// Datagrams from WireGuard, to send to the server.
+impl StreamHandler<WgPacket> for LinkActor {
+    fn handle(&mut self, WgPacket(batch): WgPacket, _: &mut Self::Context) {
+        self.send(&batch);
+    }
+}
+
+/// Datagrams from the server, for WireGuard.
+impl StreamHandler<io::Result<Arc<PacketBatch>>> for LinkActor {
+    fn handle(&mut self, item: io::Result<Arc<PacketBatch>>, _: &mut Self::Context) {
+        match item {
+            Ok(batch) => self.received(batch),
+            Err(error) => {
+                if let Some(suppressed) = self.receive_error_log.allow() {
+                    warn!(
+                        "link {}: receive failed: {error}{}",
+                        self.spec.display_name(),
+                        suppressed_note(suppressed)
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl Handler<Stop> for LinkActor {
+    type Result = ();
+
+    fn handle(&mut self, message: Stop, ctx: &mut Self::Context) {
+        debug!(
+            "link {}: stopping: {}",
+            self.spec.display_name(),
+            message.reason
+        );
+        ctx.stop();
+    }
+}
+
+impl Handler<Relabel> for LinkActor {
+    type Result = ();
+
+    fn handle(&mut self, message: Relabel, _: &mut Self::Context) {
+        self.spec.label = message.label;
+    }
+}

@@ -1,0 +1,75 @@
+//! Messages between the actors.
+//!
+//! Control messages (attach, detach, stop) are ordinary actix messages.
+//! The data path uses [`WgPacket`]: a batch of datagrams sent over a
+//! bounded tokio channel that the receiving actor consumes as a stream, so
+//! no mailbox envelope is allocated per batch, a congested receiver makes
+//! the sender drop and count instead of queueing without bound (actix's
+//! `do_send` would ignore the mailbox capacity), and the fan-out to N paths
+//! copies no payload (the batch is shared behind an `Arc`).
+
+use crate::packet::PacketBatch;
+use crate::stats::PathStats;
+use actix::prelude::*;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Datagrams travelling between the WireGuard-facing endpoint and a path
+/// (a client link, or a client address on the server), either way.
+#[derive(Debug, Clone)]
+pub struct WgPacket(pub Arc<PacketBatch>);
+
+/// Batches a path's queue holds before further ones are dropped.
+pub const PATH_QUEUE_BATCHES: usize = 64;
+
+/// Sending half of a path's or the endpoint's packet queue.
+pub type PacketSender = mpsc::Sender<WgPacket>;
+
+/// Receiving half, consumed as a stream by the owning actor.
+pub type PacketReceiver = mpsc::Receiver<WgPacket>;
+
+/// A new bounded packet queue.
+pub fn packet_queue() -> (PacketSender, PacketReceiver) {
+    mpsc::channel(PATH_QUEUE_BATCHES)
+}
+
+/// Identifies one path for its whole life (a re-created link gets a new one).
+pub type PathId = u64;
+
+/// Tells the WireGuard endpoint to copy its datagrams to a new path.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AttachPath {
+    /// The path's identity.
+    pub id: PathId,
+    /// Its name, for logs.
+    pub name: String,
+    /// Where the endpoint puts datagrams for it.
+    pub queue: PacketSender,
+    /// Its counters (the endpoint counts the datagrams its queue drops).
+    pub stats: Arc<PathStats>,
+}
+
+/// Tells the WireGuard endpoint to forget a path.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DetachPath {
+    /// The path to forget.
+    pub id: PathId,
+}
+
+/// Asks an actor to stop; `reason` goes to the log.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop {
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// Tells a link its label changed (nothing else about it did).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Relabel {
+    /// The new label.
+    pub label: Option<String>,
+}

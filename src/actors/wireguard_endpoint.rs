@@ -1,0 +1,219 @@
+//! The WireGuardEndpoint actor: the socket facing the local WireGuard.
+//!
+//! Every batch WireGuard sends is copied to every attached path (client
+//! links, or the server's client addresses); every batch a path receives
+//! from the network is written to WireGuard. On the client the endpoint
+//! listens on `listenAddr` and remembers WireGuard's address from the last
+//! datagram; on the server its socket is connected to `dstAddr`.
+
+use super::messages::{
+    AttachPath, DetachPath, PacketReceiver, PacketSender, PathId, WgPacket, packet_queue,
+};
+use super::queue_stream::QueueStream;
+use crate::log_limit::{LogLimiter, suppressed_note};
+use crate::net::{DatagramStream, send_batch};
+use crate::packet::PacketBatch;
+use crate::stats::{EndpointStats, PathStats, add};
+use actix::prelude::*;
+use log::{debug, warn};
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc::error::TrySendError;
+
+/// Where datagrams for WireGuard go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireGuardPeer {
+    /// Client: WireGuard's address, learnt from what it sends (`None` until then).
+    Learned(Option<SocketAddr>),
+    /// Server: the socket is connected to WireGuard's address.
+    Connected(SocketAddr),
+}
+
+/// One path the endpoint copies WireGuard's datagrams to.
+struct AttachedPath {
+    id: PathId,
+    name: String,
+    queue: PacketSender,
+    stats: Arc<PathStats>,
+}
+
+/// The actor owning the WireGuard-facing socket.
+pub struct WireGuardEndpoint {
+    socket: Arc<UdpSocket>,
+    peer: WireGuardPeer,
+    paths: Vec<AttachedPath>,
+    /// Batches paths hand over for WireGuard; taken when the actor starts.
+    inbound: Option<PacketReceiver>,
+    /// Kept so paths can be given senders of `inbound`.
+    inbound_sender: PacketSender,
+    stats: Arc<EndpointStats>,
+    /// Rate limits for the per-packet problems worth logging.
+    no_path_log: LogLimiter,
+    no_peer_log: LogLimiter,
+    send_error_log: LogLimiter,
+    receive_error_log: LogLimiter,
+}
+
+impl WireGuardEndpoint {
+    /// An endpoint on `socket` (already bound, and connected for
+    /// [`WireGuardPeer::Connected`]).
+    pub fn new(socket: UdpSocket, peer: WireGuardPeer) -> Self {
+        let (inbound_sender, inbound) = packet_queue();
+        Self {
+            socket: Arc::new(socket),
+            peer,
+            paths: Vec::new(),
+            inbound: Some(inbound),
+            inbound_sender,
+            stats: Arc::new(EndpointStats::default()),
+            no_path_log: LogLimiter::default(),
+            no_peer_log: LogLimiter::default(),
+            send_error_log: LogLimiter::default(),
+            receive_error_log: LogLimiter::default(),
+        }
+    }
+
+    /// Where paths put the datagrams they receive for WireGuard.
+    pub fn inbound_sender(&self) -> PacketSender {
+        self.inbound_sender.clone()
+    }
+
+    /// The endpoint's counters.
+    pub fn stats(&self) -> Arc<EndpointStats> {
+        Arc::clone(&self.stats)
+    }
+
+    fn forward_from_wireguard(&mut self, batch: Arc<PacketBatch>) {
+        if batch.is_empty() {
+            return;
+        }
+        add(&self.stats.from_wireguard_packets, batch.len() as u64);
+        add(&self.stats.from_wireguard_bytes, batch.total_bytes() as u64);
+        if let WireGuardPeer::Learned(peer) = &mut self.peer {
+            let source = batch.get(batch.len() - 1).meta.source;
+            if *peer != Some(source) {
+                log::info!("WireGuard is at {source}; replies from the server go there");
+                *peer = Some(source);
+            }
+        }
+        if self.paths.is_empty() {
+            add(&self.stats.no_path_dropped, batch.len() as u64);
+            if let Some(suppressed) = self.no_path_log.allow() {
+                warn!(
+                    "no link is up: dropping datagrams from WireGuard{}",
+                    suppressed_note(suppressed)
+                );
+            }
+            return;
+        }
+        let mut closed = Vec::new();
+        for path in &self.paths {
+            match path.queue.try_send(WgPacket(Arc::clone(&batch))) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => add(&path.stats.tx_dropped, batch.len() as u64),
+                Err(TrySendError::Closed(_)) => closed.push(path.id),
+            }
+        }
+        self.paths.retain(|path| !closed.contains(&path.id));
+    }
+
+    fn deliver_to_wireguard(&mut self, batch: &PacketBatch) {
+        let destination = match self.peer {
+            WireGuardPeer::Connected(_) => None,
+            WireGuardPeer::Learned(Some(peer)) => Some(peer),
+            WireGuardPeer::Learned(None) => {
+                add(&self.stats.to_wireguard_dropped, batch.len() as u64);
+                if let Some(suppressed) = self.no_peer_log.allow() {
+                    warn!(
+                        "datagrams from the server arrive, but WireGuard has not sent anything yet: dropping them{}",
+                        suppressed_note(suppressed)
+                    );
+                }
+                return;
+            }
+        };
+        let report = send_batch(self.socket.as_fd(), batch, destination);
+        add(&self.stats.to_wireguard_packets, report.sent);
+        add(&self.stats.to_wireguard_bytes, report.sent_bytes);
+        add(&self.stats.to_wireguard_dropped, report.dropped_full);
+        add(&self.stats.to_wireguard_errors, report.errors);
+        if let Some(error) = report.last_error {
+            if let Some(suppressed) = self.send_error_log.allow() {
+                warn!(
+                    "cannot deliver to WireGuard: {error}{}",
+                    suppressed_note(suppressed)
+                );
+            }
+        }
+    }
+}
+
+impl Actor for WireGuardEndpoint {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.add_stream(DatagramStream::new(Arc::clone(&self.socket)));
+        if let Some(inbound) = self.inbound.take() {
+            ctx.add_stream(QueueStream(inbound));
+        }
+    }
+}
+
+/// Datagrams from WireGuard.
+impl StreamHandler<io::Result<Arc<PacketBatch>>> for WireGuardEndpoint {
+    fn handle(&mut self, item: io::Result<Arc<PacketBatch>>, _: &mut Self::Context) {
+        match item {
+            Ok(batch) => self.forward_from_wireguard(batch),
+            Err(error) => {
+                // e.g. ECONNREFUSED on the server while WireGuard is not running.
+                if let Some(suppressed) = self.receive_error_log.allow() {
+                    warn!(
+                        "receiving from WireGuard failed: {error}{}",
+                        suppressed_note(suppressed)
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Datagrams from the paths, for WireGuard.
+impl StreamHandler<WgPacket> for WireGuardEndpoint {
+    fn handle(&mut self, WgPacket(batch): WgPacket, _: &mut Self::Context) {
+        self.deliver_to_wireguard(&batch);
+    }
+
+    fn finished(&mut self, _: &mut Self::Context) {
+        // Cannot happen while we hold `inbound_sender`; never stop because of it.
+    }
+}
+
+impl Handler<AttachPath> for WireGuardEndpoint {
+    type Result = ();
+
+    fn handle(&mut self, message: AttachPath, _: &mut Self::Context) {
+        debug!("path {} ({}) attached", message.name, message.id);
+        self.paths.push(AttachedPath {
+            id: message.id,
+            name: message.name,
+            queue: message.queue,
+            stats: message.stats,
+        });
+    }
+}
+
+impl Handler<DetachPath> for WireGuardEndpoint {
+    type Result = ();
+
+    fn handle(&mut self, message: DetachPath, _: &mut Self::Context) {
+        self.paths.retain(|path| {
+            if path.id == message.id {
+                debug!("path {} ({}) detached", path.name, path.id);
+            }
+            path.id != message.id
+        });
+    }
+}

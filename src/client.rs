@@ -1,0 +1,88 @@
+//! Starting engarde-client: the WireGuard endpoint and the interface watcher.
+
+use crate::actors::interface_watcher::{DEFAULT_POLL_INTERVAL, InterfaceWatcher, LinkSource};
+use crate::actors::wireguard_endpoint::{WireGuardEndpoint, WireGuardPeer};
+use crate::config::ClientConfig;
+use crate::error::StartError;
+use crate::interfaces::{LinkPolicy, LinkSpec, discover};
+use crate::net::socket::listen_socket;
+use crate::stats::EndpointStats;
+use actix::prelude::*;
+use log::info;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How the client finds its links.
+pub enum ClientLinks {
+    /// The host's interfaces, as the configuration selects them.
+    Discovered {
+        /// How often to read the interfaces.
+        poll_interval: Duration,
+    },
+    /// Exactly these links (tests drive the client over loopback this way).
+    Fixed(Vec<LinkSpec>),
+}
+
+impl Default for ClientLinks {
+    fn default() -> Self {
+        Self::Discovered {
+            poll_interval: DEFAULT_POLL_INTERVAL,
+        }
+    }
+}
+
+/// A started client.
+pub struct RunningClient {
+    /// The address WireGuard should send to (the bound `listenAddr`).
+    pub listen_addr: SocketAddr,
+    /// The WireGuard-facing actor.
+    pub endpoint: Addr<WireGuardEndpoint>,
+    /// Its counters.
+    pub endpoint_stats: Arc<EndpointStats>,
+    /// The actor keeping the links.
+    pub watcher: Addr<InterfaceWatcher>,
+}
+
+/// Starts the client's actors; call from within a running actix `System`.
+pub fn start_client(
+    config: &ClientConfig,
+    links: ClientLinks,
+) -> Result<RunningClient, StartError> {
+    let socket_error = |source| StartError::Socket {
+        what: "the WireGuard-facing socket (client.listenAddr)",
+        addr: config.listen_addr,
+        source,
+    };
+    let socket = listen_socket(config.listen_addr)
+        .and_then(tokio::net::UdpSocket::from_std)
+        .map_err(socket_error)?;
+    let listen_addr = socket.local_addr().map_err(socket_error)?;
+    let endpoint = WireGuardEndpoint::new(socket, WireGuardPeer::Learned(None));
+    let to_wireguard = endpoint.inbound_sender();
+    let endpoint_stats = endpoint.stats();
+    let endpoint = endpoint.start();
+    let (source, poll_interval) = match links {
+        ClientLinks::Discovered { poll_interval } => (
+            LinkSource::Discovered {
+                discover: Box::new(discover),
+                policy: LinkPolicy::from_config(config),
+            },
+            poll_interval,
+        ),
+        ClientLinks::Fixed(specs) => (LinkSource::Fixed(specs), DEFAULT_POLL_INTERVAL),
+    };
+    let watcher =
+        InterfaceWatcher::new(source, poll_interval, endpoint.clone(), to_wireguard).start();
+    info!(
+        "engarde-client {} listening for WireGuard on {listen_addr}, server {}",
+        crate::VERSION,
+        config.dst_addr.text
+    );
+    Ok(RunningClient {
+        listen_addr,
+        endpoint,
+        endpoint_stats,
+        watcher,
+    })
+}
