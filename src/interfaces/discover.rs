@@ -25,6 +25,9 @@ pub fn discover() -> io::Result<Vec<InterfaceInfo>> {
         info.addresses.push(entry.ip());
     }
     for info in by_name.values_mut() {
+        if let Some(carrier) = carrier(&info.name) {
+            info.up = carrier;
+        }
         info.wireguard = is_wireguard(&info.name);
     }
     Ok(by_name.into_values().collect())
@@ -53,6 +56,22 @@ fn interface_names() -> Vec<String> {
         libc::if_freenameindex(list);
     }
     names
+}
+
+/// Whether `name` is administratively up with a carrier, from sysfs.
+///
+/// The kernel sets the carrier at once when a cable is plugged or pulled,
+/// but updates the running flag (operstate, which getifaddrs reports)
+/// through its linkwatch queue, which may wait up to a second. Reading the
+/// carrier lets the watcher act on the next poll. `None` where sysfs does
+/// not say (other systems): the running flag is used then.
+fn carrier(name: &str) -> Option<bool> {
+    match std::fs::read_to_string(Path::new("/sys/class/net").join(name).join("carrier")) {
+        Ok(text) => Some(text.trim() == "1"),
+        // Reading fails with EINVAL while the interface is administratively down.
+        Err(error) if error.raw_os_error() == Some(libc::EINVAL) => Some(false),
+        Err(_) => None,
+    }
 }
 
 /// True for WireGuard interfaces: kernel ones (device type `wireguard`) and

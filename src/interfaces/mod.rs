@@ -20,7 +20,7 @@ use std::net::{IpAddr, SocketAddr};
 pub struct InterfaceInfo {
     /// Interface name, e.g. `eth0`.
     pub name: String,
-    /// Operationally up (carrier present, `IFF_RUNNING`).
+    /// Administratively up with a carrier.
     pub up: bool,
     /// All its addresses, primary first.
     pub addresses: Vec<IpAddr>,
