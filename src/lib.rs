@@ -17,6 +17,7 @@
 //! - [`client`], [`server`]: starting each daemon's actors.
 //! - [`cli`], [`list_interfaces`], [`shutdown`]: what the binaries share.
 //! - [`log_limit`]: rate-limited logging of per-packet problems.
+//! - [`lab`]: the network-namespace lab used by tests, the demo and benchmarks.
 
 pub mod actors;
 pub mod cli;
@@ -24,6 +25,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod interfaces;
+pub mod lab;
 pub mod list_interfaces;
 pub mod log_limit;
 pub mod net;
