@@ -2,3 +2,4 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod inprocess;
+pub mod lab;

@@ -1,0 +1,128 @@
+//! Starting the network lab with the binaries under test.
+
+use engarde::lab::{Lab, LabOptions, Scenario};
+
+/// Lab options pointing at this build's binaries.
+pub fn options(scenario: Scenario) -> LabOptions {
+    let mut options = LabOptions::new(
+        env!("CARGO_BIN_EXE_engarde-client"),
+        env!("CARGO_BIN_EXE_engarde-server"),
+    );
+    options.scenario = scenario;
+    options
+}
+
+/// Starts a lab, failing the test loudly (never skipping) if it cannot.
+pub fn start(options: LabOptions) -> Lab {
+    Lab::start(options).unwrap_or_else(|e| panic!("cannot start the network lab: {e}"))
+}
+
+use engarde::lab::stream::{self, RunningStream, StreamReport, StreamSpec};
+use engarde::lab::topology::tunnel_ips;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Two sequenced streams through the tunnel at once: client → server
+/// ("up") and server → client ("down", the return path where the Go
+/// version lost packets).
+pub struct Bidirectional {
+    up: RunningStream,
+    down: RunningStream,
+    /// When the streams started.
+    pub started: Instant,
+}
+
+impl Bidirectional {
+    pub fn start(lab: &Lab, spec: StreamSpec) -> Self {
+        let (client_ip, server_ip) = tunnel_ips();
+        let up = stream::start(
+            (&lab.client, SocketAddr::from((client_ip, 0))),
+            (&lab.server, SocketAddr::from((server_ip, 7000))),
+            spec,
+        )
+        .expect("start the client-to-server stream");
+        let down = stream::start(
+            (&lab.server, SocketAddr::from((server_ip, 0))),
+            (&lab.client, SocketAddr::from((client_ip, 7001))),
+            spec,
+        )
+        .expect("start the server-to-client stream");
+        Self {
+            up,
+            down,
+            started: Instant::now(),
+        }
+    }
+
+    /// Waits for both streams; returns (up, down).
+    pub fn finish(self) -> (StreamReport, StreamReport) {
+        let grace = Duration::from_secs(2);
+        let up = self.up.finish(grace).expect("client-to-server stream");
+        let down = self
+            .down
+            .finish(Duration::ZERO)
+            .expect("server-to-client stream");
+        (up, down)
+    }
+}
+
+/// Asserts both directions lost nothing, with the daemons' logs on failure.
+pub fn assert_no_loss(lab: &Lab, up: &StreamReport, down: &StreamReport) {
+    println!("client -> server: {}", up.summary());
+    println!("server -> client: {}", down.summary());
+    assert!(
+        up.lost().is_empty() && down.lost().is_empty(),
+        "packets lost\nclient -> server: {}\nserver -> client: {}\n{}",
+        up.summary(),
+        down.summary(),
+        lab.logs()
+    );
+    assert!(up.sent() > 0 && down.sent() > 0, "the streams sent nothing");
+}
+
+/// A small deterministic random generator (xorshift), seeded from
+/// `ENGARDE_TEST_SEED` or the clock; the seed is printed to reproduce a run.
+pub struct Random(u64);
+
+impl Random {
+    pub fn from_env() -> Self {
+        let seed = std::env::var("ENGARDE_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+            });
+        println!("random seed: {seed} (set ENGARDE_TEST_SEED={seed} to repeat this run)");
+        Self(seed | 1)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Waits until `log()` contains `needle`; returns how long it took from `since`.
+pub fn time_until_logged(
+    log: impl Fn() -> String,
+    needle: &str,
+    since: Instant,
+    timeout: Duration,
+) -> Duration {
+    loop {
+        if log().contains(needle) {
+            return since.elapsed();
+        }
+        assert!(
+            since.elapsed() < timeout,
+            "\"{needle}\" not logged within {timeout:?}:\n{}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
