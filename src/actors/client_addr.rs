@@ -227,3 +227,79 @@ impl StreamHandler<io::Result<Arc<PacketBatch>>> for ClientAddr {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actors::wireguard_endpoint::WireGuardPeer;
+    use crate::stats::LastSeen;
+    use std::sync::Mutex;
+
+    /// Stands in for the listener: records what client addresses report.
+    #[derive(Default)]
+    struct Listener {
+        gone: Arc<Mutex<Vec<SocketAddr>>>,
+    }
+
+    impl Actor for Listener {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<ClientGone> for Listener {
+        type Result = ();
+        fn handle(&mut self, message: ClientGone, _: &mut Self::Context) {
+            self.gone.lock().unwrap().push(message.peer);
+        }
+    }
+
+    impl Handler<ForeignSenders> for Listener {
+        type Result = ();
+        fn handle(&mut self, _: ForeignSenders, _: &mut Self::Context) {}
+    }
+
+    async fn settle() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[actix_rt::test]
+    async fn expires_after_client_timeout_without_packets_and_not_before() {
+        tokio::time::pause();
+        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let upstream = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = WireGuardEndpoint::new(upstream, WireGuardPeer::Connected("127.0.0.1:9".parse().unwrap()));
+        let to_wireguard = endpoint.inbound_sender();
+        let endpoint = endpoint.start();
+        let gone = Arc::new(Mutex::new(Vec::new()));
+        let listener = Listener { gone: Arc::clone(&gone) }.start();
+        let stats = Arc::new(PathStats::with_last_rx(LastSeen::now()));
+        let peer: SocketAddr = "192.0.2.7:4000".parse().unwrap();
+        ClientAddr::new(ClientAddrParts {
+            id: 1,
+            peer,
+            socket: ReplySocket::Shared(socket),
+            timeout: Duration::from_secs(30),
+            endpoint,
+            to_wireguard,
+            listener: listener.clone().recipient(),
+            foreign: listener.recipient(),
+            stats: Arc::clone(&stats),
+        })
+        .start();
+        settle().await;
+
+        tokio::time::advance(Duration::from_secs(29)).await;
+        settle().await;
+        assert!(gone.lock().unwrap().is_empty(), "alive 29 s after its last packet");
+
+        stats.last_rx.touch(); // a packet arrives at t = 29 s
+        tokio::time::advance(Duration::from_secs(29)).await;
+        settle().await;
+        assert!(gone.lock().unwrap().is_empty(), "a packet restarts the countdown");
+
+        tokio::time::advance(Duration::from_secs(2)).await;
+        settle().await;
+        assert_eq!(*gone.lock().unwrap(), vec![peer], "expired 31 s after its last packet");
+    }
+}
