@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::lab::{Bidirectional, Random, assert_no_loss, options, start, time_until_logged};
+use common::lab::{Random, assert_no_loss, options, start, time_until_logged};
+use engarde::lab::stream::Bidirectional;
 use engarde::lab::stream::StreamSpec;
 use engarde::lab::{Fault, Scenario};
 use std::time::{Duration, Instant};
@@ -21,7 +22,7 @@ fn no_loss_while_links_go_down_and_up_in_random_order() {
     let mut lab = start(options(Scenario::Overrides));
     let mut random = Random::from_env();
     let mut up = [true; 3];
-    let streams = Bidirectional::start(&lab, STREAM);
+    let streams = Bidirectional::start(&lab, STREAM).unwrap();
     let mut events = Vec::new();
     while streams.started.elapsed() < STREAM.duration - Duration::from_secs(2) {
         std::thread::sleep(Duration::from_millis(1500 + random.below(1000)));
@@ -49,7 +50,7 @@ fn no_loss_while_links_go_down_and_up_in_random_order() {
             lab.set_client_link(i, true).unwrap();
         }
     }
-    let (up_report, down_report) = streams.finish();
+    let (up_report, down_report) = streams.finish().unwrap();
     println!("events: {}", events.join(", "));
     assert!(
         events.len() >= 5,
@@ -66,14 +67,14 @@ fn no_loss_over_routed_links_when_one_is_cut() {
         duration: Duration::from_secs(10),
         ..STREAM
     };
-    let streams = Bidirectional::start(&lab, spec);
+    let streams = Bidirectional::start(&lab, spec).unwrap();
     std::thread::sleep(Duration::from_secs(3));
     lab.set_client_link(0, false).unwrap();
     std::thread::sleep(Duration::from_secs(3));
     lab.set_client_link(1, false).unwrap();
     std::thread::sleep(Duration::from_secs(2));
     lab.set_client_link(0, true).unwrap();
-    let (up, down) = streams.finish();
+    let (up, down) = streams.finish().unwrap();
     assert_no_loss(&lab, &up, &down);
 }
 
@@ -81,7 +82,7 @@ fn no_loss_over_routed_links_when_one_is_cut() {
 #[test]
 fn no_loss_with_a_blackholed_link_and_a_lossy_link() {
     let mut lab = start(options(Scenario::Overrides));
-    let streams = Bidirectional::start(&lab, STREAM);
+    let streams = Bidirectional::start(&lab, STREAM).unwrap();
     std::thread::sleep(Duration::from_secs(3));
     lab.set_fault(0, Some(Fault::Blackhole)).unwrap();
     std::thread::sleep(Duration::from_secs(5));
@@ -91,7 +92,7 @@ fn no_loss_with_a_blackholed_link_and_a_lossy_link() {
     lab.set_fault(2, Some(Fault::RandomDrop(30))).unwrap();
     std::thread::sleep(Duration::from_secs(3));
     lab.set_fault(2, None).unwrap();
-    let (up, down) = streams.finish();
+    let (up, down) = streams.finish().unwrap();
     assert_no_loss(&lab, &up, &down);
 }
 
@@ -106,7 +107,7 @@ fn a_new_interface_and_a_new_address_carry_traffic_within_a_second() {
         duration: Duration::from_secs(15),
         ..STREAM
     };
-    let streams = Bidirectional::start(&lab, spec);
+    let streams = Bidirectional::start(&lab, spec).unwrap();
     std::thread::sleep(Duration::from_secs(2));
 
     let added = Instant::now();
@@ -157,6 +158,6 @@ fn a_new_interface_and_a_new_address_carry_traffic_within_a_second() {
     lab.set_client_link(0, false).unwrap();
     std::thread::sleep(Duration::from_secs(3));
     lab.set_client_link(2, false).unwrap();
-    let (up, down) = streams.finish();
+    let (up, down) = streams.finish().unwrap();
     assert_no_loss(&lab, &up, &down);
 }

@@ -10,6 +10,7 @@
 
 pub mod clock;
 pub mod cmd;
+pub mod demo;
 pub mod netns;
 pub mod process;
 pub mod stream;

@@ -264,3 +264,46 @@ mod tests {
         );
     }
 }
+
+/// Two sequenced streams through the lab's tunnel at once: client → server
+/// ("up") and server → client ("down", the return path, where the Go
+/// engarde lost packets when a link died).
+pub struct Bidirectional {
+    up: RunningStream,
+    down: RunningStream,
+    /// When the streams started (CLOCK_MONOTONIC ns, as in the reports).
+    pub started_ns: u64,
+    /// When the streams started.
+    pub started: std::time::Instant,
+}
+
+impl Bidirectional {
+    /// Starts both streams between the tunnel addresses of `lab`.
+    pub fn start(lab: &super::Lab, spec: StreamSpec) -> io::Result<Self> {
+        let (client_ip, server_ip) = super::topology::tunnel_ips();
+        let started_ns = monotonic_ns();
+        let up = start(
+            (&lab.client, SocketAddr::from((client_ip, 0))),
+            (&lab.server, SocketAddr::from((server_ip, 7000))),
+            spec,
+        )?;
+        let down = start(
+            (&lab.server, SocketAddr::from((server_ip, 0))),
+            (&lab.client, SocketAddr::from((client_ip, 7001))),
+            spec,
+        )?;
+        Ok(Self {
+            up,
+            down,
+            started_ns,
+            started: std::time::Instant::now(),
+        })
+    }
+
+    /// Waits for both streams; returns (up, down).
+    pub fn finish(self) -> io::Result<(StreamReport, StreamReport)> {
+        let up = self.up.finish(Duration::from_secs(2))?;
+        let down = self.down.finish(Duration::ZERO)?;
+        Ok((up, down))
+    }
+}

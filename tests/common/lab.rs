@@ -17,54 +17,8 @@ pub fn start(options: LabOptions) -> Lab {
     Lab::start(options).unwrap_or_else(|e| panic!("cannot start the network lab: {e}"))
 }
 
-use engarde::lab::stream::{self, RunningStream, StreamReport, StreamSpec};
-use engarde::lab::topology::tunnel_ips;
-use std::net::SocketAddr;
+use engarde::lab::stream::StreamReport;
 use std::time::{Duration, Instant};
-
-/// Two sequenced streams through the tunnel at once: client → server
-/// ("up") and server → client ("down", the return path where the Go
-/// version lost packets).
-pub struct Bidirectional {
-    up: RunningStream,
-    down: RunningStream,
-    /// When the streams started.
-    pub started: Instant,
-}
-
-impl Bidirectional {
-    pub fn start(lab: &Lab, spec: StreamSpec) -> Self {
-        let (client_ip, server_ip) = tunnel_ips();
-        let up = stream::start(
-            (&lab.client, SocketAddr::from((client_ip, 0))),
-            (&lab.server, SocketAddr::from((server_ip, 7000))),
-            spec,
-        )
-        .expect("start the client-to-server stream");
-        let down = stream::start(
-            (&lab.server, SocketAddr::from((server_ip, 0))),
-            (&lab.client, SocketAddr::from((client_ip, 7001))),
-            spec,
-        )
-        .expect("start the server-to-client stream");
-        Self {
-            up,
-            down,
-            started: Instant::now(),
-        }
-    }
-
-    /// Waits for both streams; returns (up, down).
-    pub fn finish(self) -> (StreamReport, StreamReport) {
-        let grace = Duration::from_secs(2);
-        let up = self.up.finish(grace).expect("client-to-server stream");
-        let down = self
-            .down
-            .finish(Duration::ZERO)
-            .expect("server-to-client stream");
-        (up, down)
-    }
-}
 
 /// Asserts both directions lost nothing, with the daemons' logs on failure.
 pub fn assert_no_loss(lab: &Lab, up: &StreamReport, down: &StreamReport) {
