@@ -268,11 +268,17 @@ mod tests {
         tokio::time::pause();
         let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let upstream = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = WireGuardEndpoint::new(upstream, WireGuardPeer::Connected("127.0.0.1:9".parse().unwrap()));
+        let endpoint = WireGuardEndpoint::new(
+            upstream,
+            WireGuardPeer::Connected("127.0.0.1:9".parse().unwrap()),
+        );
         let to_wireguard = endpoint.inbound_sender();
         let endpoint = endpoint.start();
         let gone = Arc::new(Mutex::new(Vec::new()));
-        let listener = Listener { gone: Arc::clone(&gone) }.start();
+        let listener = Listener {
+            gone: Arc::clone(&gone),
+        }
+        .start();
         let stats = Arc::new(PathStats::with_last_rx(LastSeen::now()));
         let peer: SocketAddr = "192.0.2.7:4000".parse().unwrap();
         ClientAddr::new(ClientAddrParts {
@@ -291,15 +297,25 @@ mod tests {
 
         tokio::time::advance(Duration::from_secs(29)).await;
         settle().await;
-        assert!(gone.lock().unwrap().is_empty(), "alive 29 s after its last packet");
+        assert!(
+            gone.lock().unwrap().is_empty(),
+            "alive 29 s after its last packet"
+        );
 
         stats.last_rx.touch(); // a packet arrives at t = 29 s
         tokio::time::advance(Duration::from_secs(29)).await;
         settle().await;
-        assert!(gone.lock().unwrap().is_empty(), "a packet restarts the countdown");
+        assert!(
+            gone.lock().unwrap().is_empty(),
+            "a packet restarts the countdown"
+        );
 
         tokio::time::advance(Duration::from_secs(2)).await;
         settle().await;
-        assert_eq!(*gone.lock().unwrap(), vec![peer], "expired 31 s after its last packet");
+        assert_eq!(
+            *gone.lock().unwrap(),
+            vec![peer],
+            "expired 31 s after its last packet"
+        );
     }
 }

@@ -242,29 +242,6 @@ fn receive(socket: UdpSocket, stop: &AtomicBool) -> io::Result<Arrivals> {
     Ok(arrivals)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn windows_and_percentiles() {
-        let report = StreamReport {
-            send_ns: vec![10, 20, 30, 40],
-            arrival_ns: vec![15, 0, 60, 45],
-            duplicates: 0,
-            foreign: 0,
-        };
-        assert_eq!(report.lost(), vec![1]);
-        assert_eq!(report.window(0, 25), (2, 1));
-        assert_eq!(report.window(25, 100), (2, 0));
-        assert_eq!(report.delay_percentile(0.0), Some(Duration::from_nanos(5)));
-        assert_eq!(
-            report.delay_percentile(100.0),
-            Some(Duration::from_nanos(30))
-        );
-    }
-}
-
 /// Two sequenced streams through the lab's tunnel at once: client → server
 /// ("up") and server → client ("down", the return path, where the Go
 /// engarde lost packets when a link died).
@@ -305,5 +282,28 @@ impl Bidirectional {
         let up = self.up.finish(Duration::from_secs(2))?;
         let down = self.down.finish(Duration::ZERO)?;
         Ok((up, down))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_and_percentiles() {
+        let report = StreamReport {
+            send_ns: vec![10, 20, 30, 40],
+            arrival_ns: vec![15, 0, 60, 45],
+            duplicates: 0,
+            foreign: 0,
+        };
+        assert_eq!(report.lost(), vec![1]);
+        assert_eq!(report.window(0, 25), (2, 1));
+        assert_eq!(report.window(25, 100), (2, 0));
+        assert_eq!(report.delay_percentile(0.0), Some(Duration::from_nanos(5)));
+        assert_eq!(
+            report.delay_percentile(100.0),
+            Some(Duration::from_nanos(30))
+        );
     }
 }
