@@ -161,3 +161,28 @@ fn a_new_interface_and_a_new_address_carry_traffic_within_a_second() {
     let (up, down) = streams.finish().unwrap();
     assert_no_loss(&lab, &up, &down);
 }
+
+/// wg-quick with `AllowedIPs = 0.0.0.0/0` routes everything into the tunnel;
+/// engarde's links are bound to their interfaces, so their traffic to the
+/// server still leaves through them instead of looping into the tunnel.
+#[test]
+fn no_loop_when_wireguard_routes_everything() {
+    let mut lab = start(options(Scenario::Routed));
+    lab.route_everything_through_wireguard().unwrap();
+    let spec = StreamSpec {
+        duration: Duration::from_secs(8),
+        ..STREAM
+    };
+    let streams = Bidirectional::start(&lab, spec).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    lab.set_client_link(1, false).unwrap();
+    let (up, down) = streams.finish().unwrap();
+    assert_no_loss(&lab, &up, &down);
+    let client_log = lab.engarde_client.as_ref().unwrap().log();
+    for healthy in ["wan0", "wan2"] {
+        assert!(
+            !client_log.contains(&format!("link {healthy}: sending")),
+            "{healthy} kept sending to the server without errors:\n{client_log}"
+        );
+    }
+}

@@ -333,6 +333,27 @@ impl Lab {
         self.add_route(i)
     }
 
+    /// Routes all of the client's traffic into WireGuard the way wg-quick
+    /// does for `AllowedIPs = 0.0.0.0/0`: WireGuard's own packets carry a
+    /// firewall mark and use the main table; everything else goes into the
+    /// tunnel, except through the more specific routes of the main table.
+    pub fn route_everything_through_wireguard(&self) -> io::Result<()> {
+        const TABLE: &str = "51820";
+        let ns = self.client.name();
+        let wg = &self.wireguard_client.interface;
+        self.wireguard_client.add_peer(&Peer {
+            public_key: self.wireguard_server.keys.public.clone(),
+            allowed_ips: "0.0.0.0/0".into(),
+            endpoint: None,
+            keepalive: 5,
+        })?;
+        run_in(ns, "wg", &["set", wg, "fwmark", TABLE])?;
+        ip(ns, &format!("route add default dev {wg} table {TABLE}"))?;
+        ip(ns, &format!("rule add not fwmark {TABLE} table {TABLE}"))?;
+        ip(ns, "rule add table main suppress_prefixlength 0")?;
+        Ok(())
+    }
+
     /// Injects (`Some`) or clears (`None`) a fault on link `i`, both directions.
     pub fn set_fault(&mut self, i: usize, fault: Option<Fault>) -> io::Result<()> {
         match fault {
