@@ -229,3 +229,63 @@ fn an_empty_web_manager_listen_address_disables_it() {
     assert_eq!(client("web-manager-disabled.yml").web_manager, None);
     assert_eq!(server("web-manager-disabled.yml").web_manager, None);
 }
+
+/// The shipped `engarde.yml.sample` must load for both binaries with the
+/// values its comments describe.
+#[test]
+fn the_shipped_sample_loads_for_both_binaries() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("engarde.yml.sample");
+    let text = std::fs::read_to_string(&path).expect("engarde.yml.sample at the repository root");
+
+    let c = parse_client(&text, &path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.listen_addr, addr("127.0.0.1:59401"));
+    assert_eq!(c.dst_addr.addr, addr("127.0.0.1:59501"));
+    assert_eq!(c.write_timeout_ms, 10);
+    assert!(c.excluded_interfaces.contains("Local Area Connection 2"));
+    assert_eq!(c.interface_labels["eth0"], "Fiber");
+    assert_eq!(c.dst_overrides["wwan0"].addr, addr("127.0.0.1:59501"));
+    // Its listenAddr is empty: the sample shows the keys, disabled.
+    assert_eq!(c.web_manager, None);
+
+    let s = parse_server(&text, &path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.listen_addr, addr("0.0.0.0:59501"));
+    assert_eq!(s.dst_addr.addr, addr("127.0.0.1:51820"));
+    assert_eq!(s.client_timeout, Duration::from_secs(30));
+    assert_eq!(s.web_manager, None);
+
+    // Every key of each section is present, so the sample documents them all.
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let keys = |value: &serde_yaml::Value| -> Vec<String> {
+        let map = value.as_mapping().expect("a mapping");
+        map.keys()
+            .map(|k| k.as_str().expect("text key").to_string())
+            .collect()
+    };
+    let web = ["listenAddr", "username", "password"];
+    let client_keys = [
+        "description",
+        "listenAddr",
+        "dstAddr",
+        "writeTimeout",
+        "excludedInterfaces",
+        "interfaceLabels",
+        "dstOverrides",
+        "webManager",
+    ];
+    let server_keys = [
+        "description",
+        "listenAddr",
+        "dstAddr",
+        "clientTimeout",
+        "writeTimeout",
+        "webManager",
+    ];
+    assert_eq!(keys(&yaml["client"]), client_keys);
+    assert_eq!(
+        keys(&yaml["client"]["dstOverrides"][0]),
+        ["ifName", "dstAddr"]
+    );
+    assert_eq!(keys(&yaml["client"]["webManager"]), web);
+    assert_eq!(keys(&yaml["server"]), server_keys);
+    assert_eq!(keys(&yaml["server"]["webManager"]), web);
+}
