@@ -6,7 +6,7 @@
 mod common;
 
 use common::fixtures::{Binary, load_all};
-use common::process::{CLIENT, Daemon, SERVER, TempDir, run, signal};
+use common::process::{CLIENT, Daemon, SERVER, TempDir, command, run, run_command, signal};
 use std::process::Output;
 use std::time::Duration;
 
@@ -138,6 +138,26 @@ fn a_missing_file_exits_2_naming_it() {
     for (name, binary) in BINARIES {
         let output = run(binary, &[path], dir.path());
         assert_config_error(name, &output, path, &["cannot read the configuration file"]);
+    }
+}
+
+/// The log level is for the daemon's log: a user who silenced it must still
+/// learn why the daemon did not start.
+#[test]
+fn a_config_error_is_printed_whatever_rust_log_says() {
+    let dir = TempDir::new("rust-log");
+    let path = dir.write("typo.yml", "server:\n  listenAdr: ':59501'\n");
+    let path = path.to_str().unwrap();
+    for (name, binary) in BINARIES {
+        let mut quiet = command(binary, dir.path());
+        quiet.arg(path).env("RUST_LOG", "off");
+        let output = run_command(quiet);
+        assert_config_error(name, &output, path, &[]);
+        assert!(
+            stderr(&output).starts_with(&format!("{name}: {path}:")),
+            "{}",
+            stderr(&output)
+        );
     }
 }
 

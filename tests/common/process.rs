@@ -66,12 +66,18 @@ pub fn command(binary: &str, dir: &Path) -> Command {
 /// Runs `binary args` in `dir` to completion; kills it and fails the test
 /// after [`RUN_TIMEOUT`].
 pub fn run(binary: &str, args: &[&str], dir: &Path) -> Output {
-    let child = command(binary, dir)
-        .args(args)
+    let mut command = command(binary, dir);
+    command.args(args);
+    run_command(command)
+}
+
+/// Runs a prepared `command` to completion, as [`run`].
+pub fn run_command(mut command: Command) -> Output {
+    let child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
     let pid = child.id();
     let (done, result) = channel();
     // wait_with_output drains both pipes, so a chatty child cannot block on
@@ -81,7 +87,7 @@ pub fn run(binary: &str, args: &[&str], dir: &Path) -> Output {
         Ok(output) => output.unwrap(),
         Err(_) => {
             signal(pid, libc::SIGKILL);
-            panic!("{binary} {args:?} did not exit within {RUN_TIMEOUT:?}; killed it");
+            panic!("{command:?} did not exit within {RUN_TIMEOUT:?}; killed it");
         }
     }
 }
