@@ -37,7 +37,8 @@ fn main() -> ExitCode {
             let config = match load_client(&path) {
                 Ok(config) => config,
                 Err(error) => {
-                    log::error!("{error}");
+                    // Not through the logger: RUST_LOG=off must not hide why we stopped.
+                    eprintln!("engarde-client: {error}");
                     return ExitCode::from(EXIT_USAGE);
                 }
             };

@@ -34,7 +34,8 @@ fn main() -> ExitCode {
             let config = match load_server(&path) {
                 Ok(config) => config,
                 Err(error) => {
-                    log::error!("{error}");
+                    // Not through the logger: RUST_LOG=off must not hide why we stopped.
+                    eprintln!("engarde-server: {error}");
                     return ExitCode::from(EXIT_USAGE);
                 }
             };

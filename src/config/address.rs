@@ -28,6 +28,12 @@ pub fn parse_address(text: &str, role: AddressRole) -> Result<SocketAddr, String
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return check_port(addr, role, text);
     }
+    // "[2001:db8::1]" has colons but no port: say so, not "port \"1]\" is not a number".
+    if text.starts_with('[') && text.ends_with(']') {
+        return Err(format!(
+            "\"{text}\" has no port: expected [IPv6]:PORT, e.g. \"{text}:59501\""
+        ));
+    }
     let Some((host, port)) = text.rsplit_once(':') else {
         return Err(format!(
             "\"{text}\" has no port: expected HOST:PORT, e.g. \"{text}:59501\""
@@ -120,6 +126,7 @@ mod tests {
         let cases = [
             ("", "is empty"),
             ("1.2.3.4", "has no port"),
+            ("[2001:db8::1]", "has no port: expected [IPv6]:PORT"),
             ("1.2.3.4:99999", "is not a number from 1 to 65535"),
             ("1.2.3.4:0", "port 0"),
             (":59501", "has no host"),

@@ -108,7 +108,8 @@ pub fn parse_client(text: &str, file: &Path) -> Result<ClientConfig, ConfigError
     let raw = document
         .client
         .ok_or_else(|| missing_section(file, "client", "engarde-client"))?;
-    Checker { file }.client(raw)
+    // `client:` with nothing under it is an empty section, not a missing one.
+    Checker { file }.client(raw.unwrap_or_default())
 }
 
 /// Checks the `server:` section of `text`; `file` only names it in errors.
@@ -117,7 +118,7 @@ pub fn parse_server(text: &str, file: &Path) -> Result<ServerConfig, ConfigError
     let raw = document
         .server
         .ok_or_else(|| missing_section(file, "server", "engarde-server"))?;
-    Checker { file }.server(raw)
+    Checker { file }.server(raw.unwrap_or_default())
 }
 
 fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, file: &Path) -> Result<T, ConfigError> {
@@ -179,13 +180,21 @@ impl Checker<'_> {
             listen_addr,
             dst_addr,
             write_timeout_ms: raw.write_timeout.unwrap_or(0),
+            // yaml.v2 read a `null` item as "": neither names an interface.
             excluded_interfaces: raw
                 .excluded_interfaces
                 .unwrap_or_default()
                 .into_iter()
+                .flatten()
                 .filter(|name| !name.is_empty())
                 .collect(),
-            interface_labels: raw.interface_labels.unwrap_or_default(),
+            // An empty label would show as a blank; no label shows as "-".
+            interface_labels: raw
+                .interface_labels
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(name, label)| Some((name, label.filter(|l| !l.is_empty())?)))
+                .collect(),
             dst_overrides,
             web_manager: self.web_manager(raw.web_manager, "client.webManager")?,
         })
@@ -241,7 +250,12 @@ impl Checker<'_> {
     ) -> Result<String, ConfigError> {
         match value {
             Some(v) if !v.trim().is_empty() => Ok(v),
-            _ => Err(ConfigError::invalid(
+            Some(_) => Err(ConfigError::invalid(
+                self.file,
+                key,
+                format!("is empty but required ({what})"),
+            )),
+            None => Err(ConfigError::invalid(
                 self.file,
                 key,
                 format!("missing required key ({what})"),
@@ -277,3 +291,6 @@ impl Checker<'_> {
 pub fn config_path(argument: Option<&str>) -> PathBuf {
     PathBuf::from(argument.unwrap_or(DEFAULT_CONFIG_PATH))
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,7 +4,11 @@
 //! Every field is optional here (a key may be missing or `null`, as the Go
 //! version allowed); unknown keys are rejected so that a typo is an error and
 //! not a silently ignored setting. Turning these into checked values is the
-//! job of `config::validate`.
+//! job of the `Checker` in `config/mod.rs`.
+//!
+//! Where the Go version (yaml.v2) read `null` as an empty value, the types
+//! here keep the `null` visible (`Option`) so the checker can do the same:
+//! serde_yaml would otherwise read a `null` list item as the string "null".
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -15,8 +19,10 @@ use std::collections::BTreeMap;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientDocument {
-    /// The `client:` section.
-    pub client: Option<RawClient>,
+    /// The `client:` section: `None` when absent, `Some(None)` when written
+    /// with nothing under it (then its required keys are what is missing).
+    #[serde(default, deserialize_with = "present")]
+    pub client: Option<Option<RawClient>>,
     /// The `server:` section, read by engarde-server only.
     #[allow(dead_code)]
     pub server: Option<IgnoredAny>,
@@ -29,8 +35,19 @@ pub struct ServerDocument {
     /// The `client:` section, read by engarde-client only.
     #[allow(dead_code)]
     pub client: Option<IgnoredAny>,
-    /// The `server:` section.
-    pub server: Option<RawServer>,
+    /// The `server:` section, as [`ClientDocument::client`].
+    #[serde(default, deserialize_with = "present")]
+    pub server: Option<Option<RawServer>>,
+}
+
+/// Marks a key that is present, even with a `null` value: serde calls this
+/// only for keys in the file, and `#[serde(default)]` gives `None` otherwise.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// The `client:` section.
@@ -41,8 +58,8 @@ pub struct RawClient {
     pub listen_addr: Option<String>,
     pub dst_addr: Option<String>,
     pub write_timeout: Option<u64>,
-    pub excluded_interfaces: Option<Vec<String>>,
-    pub interface_labels: Option<BTreeMap<String, String>>,
+    pub excluded_interfaces: Option<Vec<Option<String>>>,
+    pub interface_labels: Option<BTreeMap<String, Option<String>>>,
     pub dst_overrides: Option<Vec<RawDstOverride>>,
     pub web_manager: Option<RawWebManager>,
 }
