@@ -59,7 +59,8 @@ pub fn init_logging() {
 }
 
 /// Runs `start` inside an actix system, then waits for SIGINT or SIGTERM.
-pub fn run_daemon<T>(start: impl FnOnce() -> Result<T, StartError>) -> ExitCode {
+/// A failure is printed as `program: error` on stderr.
+pub fn run_daemon<T>(program: &str, start: impl FnOnce() -> Result<T, StartError>) -> ExitCode {
     crate::net::batch_io::configure_from_env();
     let system = actix::System::new();
     let result = system.block_on(async move {
@@ -73,7 +74,8 @@ pub fn run_daemon<T>(start: impl FnOnce() -> Result<T, StartError>) -> ExitCode 
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            log::error!("{error}");
+            // Not through the logger: RUST_LOG=off must not hide why we stopped.
+            eprintln!("{program}: {error}");
             ExitCode::from(EXIT_FAILURE)
         }
     }

@@ -248,3 +248,28 @@ fn the_client_exits_0_on_sigint() {
         client.stderr
     );
 }
+
+/// A port already taken (here by another engarde-server) is a start failure:
+/// exit status 1 and one line saying which socket and why, even with logging off.
+#[test]
+fn a_taken_port_exits_1_with_one_line_naming_the_socket() {
+    let dir = TempDir::new("taken");
+    let holder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let path = dir.write(
+        "taken.yml",
+        &format!("server:\n  listenAddr: \"127.0.0.1:{port}\"\n  dstAddr: \"127.0.0.1:9\"\n"),
+    );
+    let mut quiet = command(SERVER, dir.path());
+    quiet.arg(&path).env("RUST_LOG", "off");
+    let output = run_command(quiet);
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.starts_with("engarde-server: cannot open the clients' socket (server.listenAddr)")
+            && text.contains(&format!("127.0.0.1:{port}"))
+            && text.contains("in use"),
+        "{text}"
+    );
+}

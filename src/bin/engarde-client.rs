@@ -51,7 +51,9 @@ fn main() -> ExitCode {
                     web.listen_addr
                 );
             }
-            return run_daemon(|| start_client(&config, ClientLinks::default()));
+            return run_daemon("engarde-client", || {
+                start_client(&config, ClientLinks::default())
+            });
         }
     }
     ExitCode::SUCCESS

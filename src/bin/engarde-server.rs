@@ -48,7 +48,7 @@ fn main() -> ExitCode {
                     web.listen_addr
                 );
             }
-            return run_daemon(|| start_server(&config));
+            return run_daemon("engarde-server", || start_server(&config));
         }
     }
     ExitCode::SUCCESS
