@@ -64,12 +64,12 @@ pub fn run_daemon<T>(program: &str, start: impl FnOnce() -> Result<T, StartError
     crate::net::batch_io::configure_from_env();
     let system = actix::System::new();
     let result = system.block_on(async move {
+        let signals = crate::shutdown::ShutdownSignals::install()
+            .map_err(|source| StartError::Signals { source })?;
         let running = start()?;
-        let signal = crate::shutdown::wait_for_signal().await;
+        signals.wait().await;
         drop(running);
-        signal
-            .map(|_| ())
-            .map_err(|source| StartError::Signals { source })
+        Ok::<(), StartError>(())
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
