@@ -18,8 +18,10 @@
 //! - [`cli`], [`list_interfaces`], [`shutdown`]: what the binaries share.
 //! - [`log_limit`]: rate-limited logging of per-packet problems.
 //! - [`lab`]: the network-namespace lab used by tests, the demo and benchmarks.
+//! - [`bench`]: the measurements of `engarde-bench`.
 
 pub mod actors;
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -11,6 +11,7 @@
 pub mod clock;
 pub mod cmd;
 pub mod demo;
+pub mod load;
 pub mod netns;
 pub mod process;
 pub mod stream;

@@ -65,6 +65,9 @@ pub struct LabOptions {
     /// Run engarde between the WireGuards; `false` points WireGuard
     /// directly at the server over link 0 (the baseline of benchmarks).
     pub with_engarde: bool,
+    /// Run WireGuard on both ends; `false` leaves engarde's ends free for
+    /// a load generator and a sink (forwarding benchmarks).
+    pub with_wireguard: bool,
     /// Extra YAML lines for the client section (indented by the lab).
     pub client_extra: Vec<String>,
     /// Extra YAML lines for the server section.
@@ -83,6 +86,7 @@ impl LabOptions {
             rust_log: "info".into(),
             env: Vec::new(),
             with_engarde: true,
+            with_wireguard: true,
             client_extra: Vec::new(),
             server_extra: Vec::new(),
         }
@@ -109,10 +113,10 @@ pub struct Lab {
     pub engarde_client: Option<Daemon>,
     /// engarde-server, when running.
     pub engarde_server: Option<Daemon>,
-    /// WireGuard in the client namespace.
-    pub wireguard_client: WireGuard,
-    /// WireGuard in the server namespace.
-    pub wireguard_server: WireGuard,
+    /// WireGuard in the client namespace (unless `with_wireguard` is off).
+    pub wireguard_client: Option<WireGuard>,
+    /// WireGuard in the server namespace (unless `with_wireguard` is off).
+    pub wireguard_server: Option<WireGuard>,
     /// The client namespace.
     pub client: Netns,
     /// The server namespace.
@@ -167,20 +171,29 @@ impl Lab {
         }
         let server = Netns::create(&format!("{name}-s"))?;
         let (client_tunnel, server_tunnel) = tunnel_ips();
-        let wireguard_client = WireGuard::start(
-            client.name(),
-            &format!("{client_tunnel}/24"),
-            WIREGUARD_PORT,
-            KeyPair::generate()?,
-            &dir,
-        )?;
-        let wireguard_server = WireGuard::start(
-            server.name(),
-            &format!("{server_tunnel}/24"),
-            WIREGUARD_PORT,
-            KeyPair::generate()?,
-            &dir,
-        )?;
+        let (wireguard_client, wireguard_server) = if options.with_wireguard {
+            let keys = (KeyPair::generate()?, KeyPair::generate()?);
+            let client_address = format!("{client_tunnel}/24");
+            let server_address = format!("{server_tunnel}/24");
+            (
+                Some(WireGuard::start(
+                    client.name(),
+                    &client_address,
+                    WIREGUARD_PORT,
+                    keys.0,
+                    &dir,
+                )?),
+                Some(WireGuard::start(
+                    server.name(),
+                    &server_address,
+                    WIREGUARD_PORT,
+                    keys.1,
+                    &dir,
+                )?),
+            )
+        } else {
+            (None, None)
+        };
         let mut lab = Self {
             name,
             options,
@@ -208,8 +221,10 @@ impl Lab {
         if lab.options.with_engarde {
             lab.start_engarde()?;
         }
-        lab.connect_wireguard()?;
-        lab.wait_for_tunnel(Duration::from_secs(20))?;
+        if lab.options.with_wireguard {
+            lab.connect_wireguard()?;
+            lab.wait_for_tunnel(Duration::from_secs(20))?;
+        }
         Ok(lab)
     }
 
@@ -340,9 +355,10 @@ impl Lab {
     pub fn route_everything_through_wireguard(&self) -> io::Result<()> {
         const TABLE: &str = "51820";
         let ns = self.client.name();
-        let wg = &self.wireguard_client.interface;
-        self.wireguard_client.add_peer(&Peer {
-            public_key: self.wireguard_server.keys.public.clone(),
+        let (wireguard_client, wireguard_server) = self.wireguards()?;
+        let wg = &wireguard_client.interface;
+        wireguard_client.add_peer(&Peer {
+            public_key: wireguard_server.keys.public.clone(),
             allowed_ips: "0.0.0.0/0".into(),
             endpoint: None,
             keepalive: 5,
@@ -497,21 +513,30 @@ impl Lab {
         Ok(())
     }
 
+    /// Both WireGuards; an error when the lab runs without them.
+    pub fn wireguards(&self) -> io::Result<(&WireGuard, &WireGuard)> {
+        match (&self.wireguard_client, &self.wireguard_server) {
+            (Some(client), Some(server)) => Ok((client, server)),
+            _ => Err(io::Error::other("this lab runs without WireGuard")),
+        }
+    }
+
     fn connect_wireguard(&self) -> io::Result<()> {
         let (client_tunnel, server_tunnel) = tunnel_ips();
+        let (wireguard_client, wireguard_server) = self.wireguards()?;
         let endpoint = if self.options.with_engarde {
             format!("127.0.0.1:{CLIENT_PORT}")
         } else {
             SocketAddr::new(self.destination(0).ip(), WIREGUARD_PORT).to_string()
         };
-        self.wireguard_server.add_peer(&Peer {
-            public_key: self.wireguard_client.keys.public.clone(),
+        wireguard_server.add_peer(&Peer {
+            public_key: wireguard_client.keys.public.clone(),
             allowed_ips: format!("{client_tunnel}/32"),
             endpoint: None,
             keepalive: 0,
         })?;
-        self.wireguard_client.add_peer(&Peer {
-            public_key: self.wireguard_server.keys.public.clone(),
+        wireguard_client.add_peer(&Peer {
+            public_key: wireguard_server.keys.public.clone(),
             allowed_ips: format!("{server_tunnel}/32"),
             endpoint: Some(endpoint),
             keepalive: 5,

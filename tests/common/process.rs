@@ -72,7 +72,12 @@ pub fn run(binary: &str, args: &[&str], dir: &Path) -> Output {
 }
 
 /// Runs a prepared `command` to completion, as [`run`].
-pub fn run_command(mut command: Command) -> Output {
+pub fn run_command(command: Command) -> Output {
+    run_command_within(command, RUN_TIMEOUT)
+}
+
+/// Runs a prepared `command` to completion, killing it after `timeout`.
+pub fn run_command_within(mut command: Command, timeout: Duration) -> Output {
     let child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -83,11 +88,11 @@ pub fn run_command(mut command: Command) -> Output {
     // wait_with_output drains both pipes, so a chatty child cannot block on
     // a full pipe; the thread lets this one enforce the timeout.
     std::thread::spawn(move || done.send(child.wait_with_output()));
-    match result.recv_timeout(RUN_TIMEOUT) {
+    match result.recv_timeout(timeout) {
         Ok(output) => output.unwrap(),
         Err(_) => {
             signal(pid, libc::SIGKILL);
-            panic!("{command:?} did not exit within {RUN_TIMEOUT:?}; killed it");
+            panic!("{command:?} did not exit within {timeout:?}; killed it");
         }
     }
 }
