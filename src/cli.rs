@@ -61,7 +61,7 @@ pub fn init_logging() {
 /// Runs `start` inside an actix system, then waits for SIGINT or SIGTERM.
 /// A failure is printed as `program: error` on stderr.
 pub fn run_daemon<T>(program: &str, start: impl FnOnce() -> Result<T, StartError>) -> ExitCode {
-    crate::net::batch_io::configure_from_env();
+    crate::net::io_mode::configure_from_env();
     let system = actix::System::new();
     let result = system.block_on(async move {
         let signals = crate::shutdown::ShutdownSignals::install()

@@ -5,6 +5,7 @@
 //! updates them once per batch, readers take a snapshot whenever they like,
 //! and nobody ever waits on a lock.
 
+use crate::net::SendReport;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::time::{Duration, Instant};
 
@@ -106,6 +107,23 @@ impl PathStats {
             rx_dropped: AtomicU64::new(0),
             last_rx,
         }
+    }
+}
+
+impl PathStats {
+    /// Counts the outcome of a send towards the peer.
+    pub fn record_send(&self, report: &SendReport) {
+        add(&self.tx_packets, report.sent);
+        add(&self.tx_bytes, report.sent_bytes);
+        add(&self.tx_dropped, report.dropped_full);
+        add(&self.tx_errors, report.errors);
+    }
+
+    /// Counts a batch received from the peer, now.
+    pub fn record_receive(&self, packets: usize, bytes: usize) {
+        self.last_rx.touch();
+        add(&self.rx_packets, packets as u64);
+        add(&self.rx_bytes, bytes as u64);
     }
 }
 

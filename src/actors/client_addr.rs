@@ -9,11 +9,13 @@
 //! only its own send buffer. Otherwise it sends from the shared listening
 //! socket. It stops itself after `clientTimeout` without a datagram.
 
-use super::messages::{AttachPath, DetachPath, PacketSender, PathId, WgPacket, packet_queue};
+use super::messages::{
+    AttachPath, DetachPath, PacketSender, PathId, WgPacket, WgPacketGroup, packet_queue,
+};
 use super::queue_stream::QueueStream;
 use super::wireguard_endpoint::WireGuardEndpoint;
 use crate::log_limit::{LogLimiter, suppressed_note};
-use crate::net::{DatagramStream, send_batch};
+use crate::net::{DatagramStream, GsoState, send_datagrams};
 use crate::packet::PacketBatch;
 use crate::stats::{PathStats, add};
 use actix::prelude::*;
@@ -64,6 +66,8 @@ pub struct ClientAddr {
     listener: Recipient<ClientGone>,
     foreign: Recipient<ForeignSenders>,
     stats: Arc<PathStats>,
+    /// Whether this address's socket still takes UDP GSO.
+    gso: GsoState,
     send_error_log: LogLimiter,
     receive_error_log: LogLimiter,
 }
@@ -104,20 +108,21 @@ impl ClientAddr {
             listener: parts.listener,
             foreign: parts.foreign,
             stats: parts.stats,
+            gso: GsoState::new(),
             send_error_log: LogLimiter::default(),
             receive_error_log: LogLimiter::default(),
         }
     }
 
-    fn send(&mut self, batch: &PacketBatch) {
+    fn send(&mut self, group: &WgPacketGroup) {
+        let datagrams = group.datagrams().map(|d| d.data);
         let report = match &self.socket {
-            ReplySocket::Own(socket) => send_batch(socket.as_fd(), batch, None),
-            ReplySocket::Shared(socket) => send_batch(socket.as_fd(), batch, Some(self.peer)),
+            ReplySocket::Own(socket) => send_datagrams(socket.as_fd(), datagrams, None, &mut self.gso),
+            ReplySocket::Shared(socket) => {
+                send_datagrams(socket.as_fd(), datagrams, Some(self.peer), &mut self.gso)
+            }
         };
-        add(&self.stats.tx_packets, report.sent);
-        add(&self.stats.tx_bytes, report.sent_bytes);
-        add(&self.stats.tx_dropped, report.dropped_full);
-        add(&self.stats.tx_errors, report.errors);
+        self.stats.record_send(&report);
         if let Some(error) = report.last_error {
             if let Some(suppressed) = self.send_error_log.allow() {
                 warn!(
@@ -137,16 +142,8 @@ impl ClientAddr {
             .collect();
         let own = batch.len() - foreign.len();
         if own > 0 {
-            self.stats.last_rx.touch();
-            add(&self.stats.rx_packets, own as u64);
-            add(
-                &self.stats.rx_bytes,
-                batch
-                    .iter()
-                    .filter(|d| d.meta.source == self.peer)
-                    .map(|d| d.data.len() as u64)
-                    .sum(),
-            );
+            let bytes = batch.iter().filter(|d| d.meta.source == self.peer).map(|d| d.data.len()).sum();
+            self.stats.record_receive(own, bytes);
         }
         if !foreign.is_empty() {
             self.foreign.do_send(ForeignSenders { senders: foreign });
@@ -203,9 +200,9 @@ impl Actor for ClientAddr {
 }
 
 /// WireGuard's replies, to send to the client address.
-impl StreamHandler<WgPacket> for ClientAddr {
-    fn handle(&mut self, WgPacket(batch): WgPacket, _: &mut Self::Context) {
-        self.send(&batch);
+impl StreamHandler<WgPacketGroup> for ClientAddr {
+    fn handle(&mut self, group: WgPacketGroup, _: &mut Self::Context) {
+        self.send(&group);
     }
 }
 

@@ -7,13 +7,14 @@
 //! dropped and counted, so a dead or slow link never delays the others.
 
 use super::messages::{
-    AttachPath, DetachPath, PacketSender, PathId, Relabel, Stop, WgPacket, packet_queue,
+    AttachPath, DetachPath, PacketSender, PathId, Relabel, Stop, WgPacket, WgPacketGroup,
+    packet_queue,
 };
 use super::queue_stream::QueueStream;
 use super::wireguard_endpoint::WireGuardEndpoint;
 use crate::interfaces::LinkSpec;
 use crate::log_limit::{LogLimiter, suppressed_note};
-use crate::net::{DatagramStream, send_batch};
+use crate::net::{DatagramStream, GsoState, send_datagrams};
 use crate::packet::PacketBatch;
 use crate::stats::{PathStats, add};
 use actix::prelude::*;
@@ -33,6 +34,8 @@ pub struct LinkActor {
     /// Where datagrams from the server go (the endpoint's inbound queue).
     to_wireguard: PacketSender,
     stats: Arc<PathStats>,
+    /// Whether this link's socket still takes UDP GSO.
+    gso: GsoState,
     send_error_log: LogLimiter,
     receive_error_log: LogLimiter,
 }
@@ -53,6 +56,7 @@ impl LinkActor {
             endpoint,
             to_wireguard,
             stats: Arc::new(PathStats::new()),
+            gso: GsoState::new(),
             send_error_log: LogLimiter::default(),
             receive_error_log: LogLimiter::default(),
         }
@@ -63,12 +67,14 @@ impl LinkActor {
         Arc::clone(&self.stats)
     }
 
-    fn send(&mut self, batch: &PacketBatch) {
-        let report = send_batch(self.socket.as_fd(), batch, Some(self.spec.destination));
-        add(&self.stats.tx_packets, report.sent);
-        add(&self.stats.tx_bytes, report.sent_bytes);
-        add(&self.stats.tx_dropped, report.dropped_full);
-        add(&self.stats.tx_errors, report.errors);
+    fn send(&mut self, group: &WgPacketGroup) {
+        let report = send_datagrams(
+            self.socket.as_fd(),
+            group.datagrams().map(|d| d.data),
+            Some(self.spec.destination),
+            &mut self.gso,
+        );
+        self.stats.record_send(&report);
         if let Some(error) = report.last_error {
             if let Some(suppressed) = self.send_error_log.allow() {
                 warn!(
@@ -85,9 +91,7 @@ impl LinkActor {
         if batch.is_empty() {
             return;
         }
-        self.stats.last_rx.touch();
-        add(&self.stats.rx_packets, batch.len() as u64);
-        add(&self.stats.rx_bytes, batch.total_bytes() as u64);
+        self.stats.record_receive(batch.len(), batch.total_bytes());
         let count = batch.len() as u64;
         match self.to_wireguard.try_send(WgPacket(batch)) {
             Ok(()) => {}
@@ -120,9 +124,9 @@ impl Actor for LinkActor {
 }
 
 /// Datagrams from WireGuard, to send to the server.
-impl StreamHandler<WgPacket> for LinkActor {
-    fn handle(&mut self, WgPacket(batch): WgPacket, _: &mut Self::Context) {
-        self.send(&batch);
+impl StreamHandler<WgPacketGroup> for LinkActor {
+    fn handle(&mut self, group: WgPacketGroup, _: &mut Self::Context) {
+        self.send(&group);
     }
 }
 

@@ -19,6 +19,53 @@ use tokio::sync::mpsc;
 #[derive(Debug, Clone)]
 pub struct WgPacket(pub Arc<PacketBatch>);
 
+/// Batches taken from a packet queue in one go, so that their datagrams
+/// leave with as few system calls as possible.
+pub struct WgPacketGroup {
+    packets: [Option<WgPacket>; GROUP_BATCHES],
+    len: usize,
+}
+
+/// Batches per [`WgPacketGroup`] at most.
+pub const GROUP_BATCHES: usize = 8;
+
+impl WgPacketGroup {
+    /// A group of one batch.
+    pub fn one(packet: WgPacket) -> Self {
+        let mut group = Self {
+            packets: Default::default(),
+            len: 0,
+        };
+        group.push(packet);
+        group
+    }
+
+    /// Adds a batch; false when the group is full.
+    pub fn push(&mut self, packet: WgPacket) -> bool {
+        if self.len == GROUP_BATCHES {
+            return false;
+        }
+        self.packets[self.len] = Some(packet);
+        self.len += 1;
+        true
+    }
+
+    /// True when no more batches fit.
+    pub fn is_full(&self) -> bool {
+        self.len == GROUP_BATCHES
+    }
+
+    /// The batches, in arrival order.
+    pub fn batches(&self) -> impl Iterator<Item = &PacketBatch> {
+        self.packets[..self.len].iter().flatten().map(|WgPacket(batch)| &**batch)
+    }
+
+    /// Every datagram of every batch, in order.
+    pub fn datagrams(&self) -> impl Iterator<Item = crate::packet::Datagram<'_>> {
+        self.batches().flat_map(PacketBatch::iter)
+    }
+}
+
 /// Batches a path's queue holds before further ones are dropped.
 pub const PATH_QUEUE_BATCHES: usize = 64;
 

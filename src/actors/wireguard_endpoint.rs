@@ -7,11 +7,12 @@
 //! datagram; on the server its socket is connected to `dstAddr`.
 
 use super::messages::{
-    AttachPath, DetachPath, PacketReceiver, PacketSender, PathId, WgPacket, packet_queue,
+    AttachPath, DetachPath, PacketReceiver, PacketSender, PathId, WgPacket, WgPacketGroup,
+    packet_queue,
 };
 use super::queue_stream::QueueStream;
 use crate::log_limit::{LogLimiter, suppressed_note};
-use crate::net::{DatagramStream, send_batch};
+use crate::net::{DatagramStream, GsoState, send_datagrams};
 use crate::packet::PacketBatch;
 use crate::stats::{EndpointStats, PathStats, add};
 use actix::prelude::*;
@@ -50,6 +51,8 @@ pub struct WireGuardEndpoint {
     /// Kept so paths can be given senders of `inbound`.
     inbound_sender: PacketSender,
     stats: Arc<EndpointStats>,
+    /// Whether the socket still takes UDP GSO.
+    gso: GsoState,
     /// Rate limits for the per-packet problems worth logging.
     no_path_log: LogLimiter,
     no_peer_log: LogLimiter,
@@ -69,6 +72,7 @@ impl WireGuardEndpoint {
             inbound: Some(inbound),
             inbound_sender,
             stats: Arc::new(EndpointStats::default()),
+            gso: GsoState::new(),
             no_path_log: LogLimiter::default(),
             no_peer_log: LogLimiter::default(),
             send_error_log: LogLimiter::default(),
@@ -120,12 +124,12 @@ impl WireGuardEndpoint {
         self.paths.retain(|path| !closed.contains(&path.id));
     }
 
-    fn deliver_to_wireguard(&mut self, batch: &PacketBatch) {
+    fn deliver_to_wireguard(&mut self, group: &WgPacketGroup) {
         let destination = match self.peer {
             WireGuardPeer::Connected(_) => None,
             WireGuardPeer::Learned(Some(peer)) => Some(peer),
             WireGuardPeer::Learned(None) => {
-                add(&self.stats.to_wireguard_dropped, batch.len() as u64);
+                add(&self.stats.to_wireguard_dropped, group.datagrams().count() as u64);
                 if let Some(suppressed) = self.no_peer_log.allow() {
                     warn!(
                         "datagrams from the server arrive, but WireGuard has not sent anything yet: dropping them{}",
@@ -135,7 +139,14 @@ impl WireGuardEndpoint {
                 return;
             }
         };
-        let report = send_batch(self.socket.as_fd(), batch, destination);
+        // GSO is safe towards any WireGuard: the kernel cuts a run back into
+        // datagrams before a socket that did not ask for UDP_GRO reads it.
+        let report = send_datagrams(
+            self.socket.as_fd(),
+            group.datagrams().map(|d| d.data),
+            destination,
+            &mut self.gso,
+        );
         add(&self.stats.to_wireguard_packets, report.sent);
         add(&self.stats.to_wireguard_bytes, report.sent_bytes);
         add(&self.stats.to_wireguard_dropped, report.dropped_full);
@@ -181,9 +192,9 @@ impl StreamHandler<io::Result<Arc<PacketBatch>>> for WireGuardEndpoint {
 }
 
 /// Datagrams from the paths, for WireGuard.
-impl StreamHandler<WgPacket> for WireGuardEndpoint {
-    fn handle(&mut self, WgPacket(batch): WgPacket, _: &mut Self::Context) {
-        self.deliver_to_wireguard(&batch);
+impl StreamHandler<WgPacketGroup> for WireGuardEndpoint {
+    fn handle(&mut self, group: WgPacketGroup, _: &mut Self::Context) {
+        self.deliver_to_wireguard(&group);
     }
 
     fn finished(&mut self, _: &mut Self::Context) {

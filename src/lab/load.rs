@@ -8,7 +8,8 @@
 
 use super::clock::monotonic_ns;
 use super::netns::Netns;
-use crate::net::batch_io::{recv_batch, send_batch};
+use crate::net::recv::recv_batch;
+use crate::net::send::{GsoState, send_datagrams};
 use crate::net::socket::listen_socket;
 use crate::packet::{BATCH_CAPACITY, PacketBatch};
 use std::io;
@@ -156,7 +157,8 @@ pub fn generate(
             batch.push(&payload, bind);
             seq += 1;
         }
-        sent += send_batch(socket.as_fd(), &batch, Some(destination)).sent;
+        // No GSO: the generator stands in for WireGuard, which sends datagram by datagram.
+        sent += send_datagrams(socket.as_fd(), batch.iter().map(|d| d.data), Some(destination), &mut GsoState::disabled()).sent;
     }
     Ok(Sent {
         packets: sent,

@@ -64,13 +64,22 @@ impl RawSockAddr {
 }
 
 /// Decodes an address the kernel wrote; `None` for families other than IP.
-pub fn decode(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
+///
+/// # Safety
+/// `storage` must point at a socket address of which at least `len` bytes
+/// (and the family field) were written.
+pub unsafe fn decode(storage: *const libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
     let len = len as usize;
-    match storage.ss_family as libc::c_int {
+    if len < std::mem::size_of::<libc::sa_family_t>() {
+        return None;
+    }
+    // SAFETY: the caller guarantees the family field was written.
+    let family = unsafe { (*storage).ss_family } as libc::c_int;
+    match family {
         libc::AF_INET if len >= size_of::<libc::sockaddr_in>() => {
             // SAFETY: the family and length say the storage holds a sockaddr_in.
             let sin: libc::sockaddr_in =
-                unsafe { std::ptr::read((storage as *const libc::sockaddr_storage).cast()) };
+                unsafe { std::ptr::read(storage.cast()) };
             Some(SocketAddr::V4(SocketAddrV4::new(
                 Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
                 u16::from_be(sin.sin_port),
@@ -79,7 +88,7 @@ pub fn decode(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<
         libc::AF_INET6 if len >= size_of::<libc::sockaddr_in6>() => {
             // SAFETY: the family and length say the storage holds a sockaddr_in6.
             let sin6: libc::sockaddr_in6 =
-                unsafe { std::ptr::read((storage as *const libc::sockaddr_storage).cast()) };
+                unsafe { std::ptr::read(storage.cast()) };
             Some(SocketAddr::V6(SocketAddrV6::new(
                 Ipv6Addr::from(sin6.sin6_addr.s6_addr),
                 u16::from_be(sin6.sin6_port),
@@ -113,7 +122,8 @@ mod tests {
         ] {
             let addr: SocketAddr = text.parse().unwrap();
             let raw = RawSockAddr::new(addr);
-            assert_eq!(decode(&raw.storage, raw.byte_len()), Some(addr));
+            // SAFETY: `raw` holds a complete address of `byte_len()` bytes.
+            assert_eq!(unsafe { decode(&raw.storage, raw.byte_len()) }, Some(addr));
         }
     }
 

@@ -5,7 +5,7 @@
 //! work per wake-up). Batches come from a [`BatchPool`], so reading does
 //! not allocate once the pool is warm.
 
-use crate::net::batch_io::recv_batch;
+use crate::net::recv::recv_batch;
 use crate::packet::{BatchPool, PacketBatch};
 use actix::prelude::Stream;
 use std::io;
@@ -44,11 +44,25 @@ impl Stream for DatagramStream {
                 return Poll::Ready(Some(Err(error)));
             }
             let socket = &this.socket;
+            let mut drained = false;
             let result = this.pool.fill(|batch| {
-                socket.try_io(Interest::READABLE, || recv_batch(socket.as_fd(), batch))
+                let asked = socket.try_io(Interest::READABLE, || recv_batch(socket.as_fd(), batch))?;
+                drained = batch.len() < asked;
+                Ok::<(), io::Error>(())
             });
             match result {
-                Ok(batch) => return Poll::Ready(Some(Ok(batch))),
+                Ok(batch) => {
+                    if drained {
+                        // recvmmsg returned early, so the queue was empty: forget the
+                        // readiness now instead of paying a system call to learn it.
+                        // A datagram arriving meanwhile raises a new (edge-triggered)
+                        // event, so nothing is missed.
+                        let _ = socket.try_io(Interest::READABLE, || {
+                            Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
+                        });
+                    }
+                    return Poll::Ready(Some(Ok(batch)));
+                }
                 // Readiness was stale; try_io cleared it, so polling again registers the waker.
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(error) => return Poll::Ready(Some(Err(error))),
