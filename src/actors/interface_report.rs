@@ -5,7 +5,7 @@
 //! Kept apart from the watcher's polling logic; both are the same actor.
 
 use super::interface_watcher::{InterfaceWatcher, LinkSource};
-use crate::interfaces::is_usable_address;
+use crate::interfaces::{Unusable, is_usable_address};
 use crate::stats::PathStats;
 use actix::prelude::*;
 use log::info;
@@ -46,6 +46,9 @@ pub struct InterfaceReport {
     pub status: LinkStatus,
     /// Why it carries no link (`None` when active).
     pub reason: Option<String>,
+    /// The same as one word ([`Unusable::code`], or `socket` when its
+    /// socket could not be opened yet).
+    pub reason_code: Option<&'static str>,
     /// Its exclusion was changed at run time (differs from the configuration).
     pub changed_at_run_time: bool,
     /// Its addresses (for fixed links, the link's source address).
@@ -110,6 +113,9 @@ impl fmt::Display for UnknownInterface {
     }
 }
 
+/// Why a usable interface has no link: opening its socket failed (retried each poll).
+const NO_SOCKET: &str = "its socket could not be opened yet";
+
 impl InterfaceWatcher {
     fn report(&self) -> Vec<InterfaceReport> {
         let mut reports = Vec::new();
@@ -126,7 +132,12 @@ impl InterfaceWatcher {
                         reason: match (running, verdict) {
                             (Some(_), _) => None,
                             (None, Err(reason)) => Some(reason.to_string()),
-                            (None, Ok(_)) => Some("its socket could not be opened yet".into()),
+                            (None, Ok(_)) => Some(NO_SOCKET.into()),
+                        },
+                        reason_code: match (running, verdict) {
+                            (Some(_), _) => None,
+                            (None, Err(reason)) => Some(reason.code()),
+                            (None, Ok(_)) => Some("socket"),
                         },
                         changed_at_run_time: self.exclusions.is_swapped(name),
                         addresses: interface.addresses.clone(),
@@ -144,14 +155,20 @@ impl InterfaceWatcher {
             LinkSource::Fixed(specs) => {
                 for spec in specs {
                     let running = self.running.contains_key(&spec.name);
+                    let verdict: Option<Unusable> = self.exclusions.verdict(&spec.name);
                     reports.push(InterfaceReport {
                         name: spec.name.clone(),
                         label: spec.label.clone(),
                         status: self.status(&spec.name),
-                        reason: match self.exclusions.verdict(&spec.name) {
+                        reason: match &verdict {
                             _ if running => None,
                             Some(reason) => Some(reason.to_string()),
-                            None => Some("its socket could not be opened yet".into()),
+                            None => Some(NO_SOCKET.into()),
+                        },
+                        reason_code: match &verdict {
+                            _ if running => None,
+                            Some(reason) => Some(reason.code()),
+                            None => Some("socket"),
                         },
                         changed_at_run_time: self.exclusions.is_swapped(&spec.name),
                         addresses: vec![spec.source],

@@ -119,6 +119,22 @@ impl fmt::Display for Unusable {
     }
 }
 
+impl Unusable {
+    /// A short stable word for scripts and the web page.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Excluded => "excluded",
+            Self::ExcludedAtRunTime => "excluded-at-run-time",
+            Self::WireGuard => "wireguard",
+            Self::Loopback => "loopback",
+            Self::Down => "down",
+            Self::NoAddress => "no-address",
+            Self::LinkLocalOnly => "link-local-only",
+            Self::NoAddressOfFamily(_) => "no-address-of-family",
+        }
+    }
+}
+
 /// What decides links, taken from the client configuration.
 #[derive(Debug, Clone, Default)]
 pub struct LinkPolicy {
