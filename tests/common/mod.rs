@@ -7,3 +7,4 @@ pub mod http;
 pub mod inprocess;
 pub mod lab;
 pub mod process;
+pub mod webdriver;

@@ -77,19 +77,19 @@ function rate(key, now, counters, field, bits) {
 function numbers(key, now, counters) {
   if (!counters) return el("p", { class: "route", text: "No traffic counted yet." });
   const drops = counters.sendDropped + counters.receiveDropped;
-  const item = (label, main, detail, problem) =>
+  const item = (label, main, details, problem) =>
     el("div", { class: problem ? "problem" : null },
       el("dt", { text: label }),
-      el("dd", {}, main, detail ? el("small", { text: detail }) : null));
+      el("dd", {}, main, ...details.filter(Boolean).map((d) => el("small", { text: d }))));
   const sentRate = [rate(key, now, counters, "sentPackets"), rate(key, now, counters, "sentBytes", true)]
     .filter(Boolean).join(" · ");
   const receivedRate = [rate(key, now, counters, "receivedPackets"), rate(key, now, counters, "receivedBytes", true)]
     .filter(Boolean).join(" · ");
   return el("dl", { class: "numbers" },
-    item("Sent", count(counters.sentPackets) + " pkts", bytes(counters.sentBytes) + (sentRate ? " · " + sentRate : "")),
-    item("Received", count(counters.receivedPackets) + " pkts", bytes(counters.receivedBytes) + (receivedRate ? " · " + receivedRate : "")),
-    item("Drops", count(drops), "full: " + count(counters.sendDropped) + " out, " + count(counters.receiveDropped) + " in", drops > 0),
-    item("Send errors", count(counters.sendErrors), null, counters.sendErrors > 0));
+    item("Sent", count(counters.sentPackets) + " pkts", [bytes(counters.sentBytes), sentRate]),
+    item("Received", count(counters.receivedPackets) + " pkts", [bytes(counters.receivedBytes), receivedRate]),
+    item("Drops", count(drops), ["out " + count(counters.sendDropped) + " · in " + count(counters.receiveDropped)], drops > 0),
+    item("Send errors", count(counters.sendErrors), [], counters.sendErrors > 0));
 }
 
 // How an active link is doing, judged against the freshest link.
@@ -103,7 +103,7 @@ function health(entry, freshest) {
   return "ok";
 }
 
-function healthText(entry, state) {
+function healthText(entry, state, server) {
   if (entry.status === "excluded") {
     return entry.reasonCode === "excluded-at-run-time"
       ? "Excluded from this page, until included again or engarde restarts"
@@ -112,6 +112,11 @@ function healthText(entry, state) {
   if (entry.status === "idle") return "Not used: " + (entry.reason || "idle");
   if (entry.lastMs === null || entry.lastMs === undefined) return "Nothing heard from the server yet";
   const ago = duration(entry.lastMs);
+  if (server) {
+    if (state === "dead") return "Silent for " + ago + " while others talk — address looks dead";
+    if (state === "quiet") return "Quiet for " + ago;
+    return "Heard " + ago + " ago";
+  }
   if (state === "dead") return "No reply for " + ago + " — link looks dead";
   if (state === "quiet") return "Quiet for " + ago;
   return "Server heard " + ago + " ago";
@@ -200,7 +205,7 @@ function socketCard(socket, now, freshest) {
     el("div", { class: "card-head" },
       el("div", { class: "title" }, el("div", { class: "main mono", text: socket.address })),
       el("span", { class: "badge status " + (state === "dead" ? "dead" : "active"), text: state === "dead" ? "dead" : "live" })),
-    el("div", { class: "health", text: healthText(entry, state).replace("Server heard", "Heard") }),
+    el("div", { class: "health", text: healthText(entry, state, true) }),
     numbers("sock:" + socket.address, now, socket.counters));
 }
 
