@@ -51,11 +51,14 @@ pub fn parse_args(
     }
 }
 
-/// Sets up logging: info by default, `RUST_LOG` honoured.
+/// Sets up logging: info by default (actix-web's start-up chatter only
+/// from warnings up), `RUST_LOG` honoured.
 pub fn init_logging() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_timestamp_millis()
-        .init();
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or("info,actix_server=warn"),
+    )
+    .format_timestamp_millis()
+    .init();
 }
 
 /// Runs `start` inside an actix system, then waits for SIGINT or SIGTERM.

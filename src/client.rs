@@ -1,4 +1,5 @@
-//! Starting engarde-client: the WireGuard endpoint and the interface watcher.
+//! Starting engarde-client: the WireGuard endpoint, the interface watcher
+//! and, when configured, the management interface.
 
 use crate::actors::interface_watcher::{DEFAULT_POLL_INTERVAL, InterfaceWatcher, LinkSource};
 use crate::actors::wireguard_endpoint::{WireGuardEndpoint, WireGuardPeer};
@@ -7,6 +8,7 @@ use crate::error::StartError;
 use crate::interfaces::{LinkPolicy, LinkSpec, discover};
 use crate::net::socket::listen_socket;
 use crate::stats::EndpointStats;
+use crate::web::{self, Daemon, Facts, WebServer};
 use actix::prelude::*;
 use log::info;
 use std::net::SocketAddr;
@@ -42,6 +44,8 @@ pub struct RunningClient {
     pub endpoint_stats: Arc<EndpointStats>,
     /// The actor keeping the links.
     pub watcher: Addr<InterfaceWatcher>,
+    /// The management interface, when `webManager` enables it.
+    pub web: Option<WebServer>,
 }
 
 /// Starts the client's actors; call from within a running actix `System`.
@@ -72,17 +76,37 @@ pub fn start_client(
         ),
         ClientLinks::Fixed(specs) => (LinkSource::Fixed(specs), DEFAULT_POLL_INTERVAL),
     };
-    let watcher =
-        InterfaceWatcher::new(source, poll_interval, endpoint.clone(), to_wireguard).start();
+    let watcher = InterfaceWatcher::new(source, poll_interval, endpoint.clone(), to_wireguard)
+        .with_configured_exclusions(config.excluded_interfaces.clone())
+        .start();
     info!(
         "engarde-client {} listening for WireGuard on {listen_addr}, server {}",
         crate::VERSION,
         config.dst_addr.text
     );
+    let web = match &config.web_manager {
+        Some(web_config) => Some(web::start(
+            web_config,
+            web::Context {
+                facts: Facts {
+                    description: config.description.clone(),
+                    listen_address: listen_addr.to_string(),
+                    dst_address: String::new(),
+                    started: std::time::SystemTime::now(),
+                },
+                daemon: Daemon::Client {
+                    watcher: watcher.clone(),
+                    wireguard: Arc::clone(&endpoint_stats),
+                },
+            },
+        )?),
+        None => None,
+    };
     Ok(RunningClient {
         listen_addr,
         endpoint,
         endpoint_stats,
         watcher,
+        web,
     })
 }

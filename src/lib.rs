@@ -15,6 +15,7 @@
 //! - [`stats`]: lock-free counters of the data path.
 //! - [`actors`]: the actor graph (docs/architecture.md).
 //! - [`client`], [`server`]: starting each daemon's actors.
+//! - [`web`]: the management interface (page, JSON API, Prometheus metrics).
 //! - [`cli`], [`list_interfaces`], [`shutdown`]: what the binaries share.
 //! - [`log_limit`]: rate-limited logging of per-packet problems.
 //! - [`lab`]: the network-namespace lab used by tests, the demo and benchmarks.
@@ -35,6 +36,7 @@ pub mod packet;
 pub mod server;
 pub mod shutdown;
 pub mod stats;
+pub mod web;
 
 /// This build's version, as `-v` prints it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -79,6 +79,7 @@ mod tests {
             }),
             overrides: BTreeMap::new(),
             labels: [("eth0".to_string(), "Fiber".to_string())].into(),
+            ..LinkPolicy::default()
         };
         let mut eth0 = InterfaceInfo::new("eth0");
         eth0.up = true;

@@ -1,4 +1,5 @@
-//! Starting engarde-server: the WireGuard endpoint and the listener.
+//! Starting engarde-server: the WireGuard endpoint, the listener and, when
+//! configured, the management interface.
 
 use crate::actors::server_listener::ServerListener;
 use crate::actors::wireguard_endpoint::{WireGuardEndpoint, WireGuardPeer};
@@ -6,6 +7,7 @@ use crate::config::ServerConfig;
 use crate::error::StartError;
 use crate::net::socket::{shared_listen_socket, upstream_socket};
 use crate::stats::EndpointStats;
+use crate::web::{self, Daemon, Facts, WebServer};
 use actix::prelude::*;
 use log::info;
 use std::net::SocketAddr;
@@ -23,6 +25,8 @@ pub struct RunningServer {
     pub endpoint_stats: Arc<EndpointStats>,
     /// The listener and registry of client addresses.
     pub listener: Addr<ServerListener>,
+    /// The management interface, when `webManager` enables it.
+    pub web: Option<WebServer>,
 }
 
 /// Starts the server's actors; call from within a running actix `System`.
@@ -63,11 +67,30 @@ pub fn start_server(config: &ServerConfig) -> Result<RunningServer, StartError> 
         config.dst_addr.text,
         config.client_timeout.as_secs()
     );
+    let web = match &config.web_manager {
+        Some(web_config) => Some(web::start(
+            web_config,
+            web::Context {
+                facts: Facts {
+                    description: config.description.clone(),
+                    listen_address: listen_addr.to_string(),
+                    dst_address: config.dst_addr.text.clone(),
+                    started: std::time::SystemTime::now(),
+                },
+                daemon: Daemon::Server {
+                    listener: listener.clone(),
+                    wireguard: Arc::clone(&endpoint_stats),
+                },
+            },
+        )?),
+        None => None,
+    };
     Ok(RunningServer {
         listen_addr,
         upstream_addr,
         endpoint,
         endpoint_stats,
         listener,
+        web,
     })
 }

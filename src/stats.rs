@@ -146,9 +146,11 @@ pub struct EndpointStats {
     pub to_wireguard_packets: AtomicU64,
     /// Their bytes.
     pub to_wireguard_bytes: AtomicU64,
-    /// Datagrams for WireGuard dropped: buffer full, or WireGuard's address
-    /// not known yet (client side, before WireGuard sent anything).
+    /// Datagrams for WireGuard dropped because its socket buffer was full.
     pub to_wireguard_dropped: AtomicU64,
+    /// Datagrams for WireGuard dropped because its address is not known yet
+    /// (client side, before WireGuard sent anything).
+    pub to_wireguard_no_peer: AtomicU64,
     /// Datagrams for WireGuard refused with an error.
     pub to_wireguard_errors: AtomicU64,
 }

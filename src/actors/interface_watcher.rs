@@ -5,17 +5,24 @@
 //! difference: a link whose interface vanished, went down, lost its address
 //! or was excluded is stopped; a new or re-addressed interface gets a new
 //! link. Links that did not change are never touched.
+//!
+//! It also owns the exclusions changed at run time (a change re-scans at
+//! once, so an excluded link stops within the call) and one set of counters
+//! per interface that outlives the links on it; `super::interface_report`
+//! answers the management interface's questions and requests.
 
 use super::link::LinkActor;
 use super::messages::{PacketSender, PathId, Relabel, Stop};
 use super::wireguard_endpoint::WireGuardEndpoint;
-use crate::interfaces::{Change, InterfaceInfo, LinkPolicy, LinkSpec, diff, survey};
+use crate::interfaces::{
+    Change, Exclusions, InterfaceInfo, LinkPolicy, LinkSpec, StopReason, Survey, diff, survey,
+};
 use crate::log_limit::{LogLimiter, suppressed_note};
 use crate::net::socket::link_socket;
 use crate::stats::PathStats;
 use actix::prelude::*;
 use log::{info, warn};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,12 +55,20 @@ pub struct RunningLink {
 
 /// The actor.
 pub struct InterfaceWatcher {
-    source: LinkSource,
+    pub(super) source: LinkSource,
     poll_interval: Duration,
     endpoint: Addr<WireGuardEndpoint>,
     to_wireguard: PacketSender,
-    running: BTreeMap<String, RunningLink>,
+    pub(super) running: BTreeMap<String, RunningLink>,
     next_id: PathId,
+    /// The configured exclusions and those swapped at run time.
+    pub(super) exclusions: Exclusions,
+    /// The last survey of the host's interfaces (discovered links only),
+    /// kept to tell the management interface why an interface is unused.
+    pub(super) last_survey: Survey,
+    /// Per interface: counters shared by every link it has had, so totals
+    /// survive a link being stopped and started again.
+    pub(super) totals: BTreeMap<String, Arc<PathStats>>,
     /// Per interface: socket-opening failures, logged at most once per interval.
     open_failures: BTreeMap<String, LogLimiter>,
     discover_error_log: LogLimiter,
@@ -67,6 +82,10 @@ impl InterfaceWatcher {
         endpoint: Addr<WireGuardEndpoint>,
         to_wireguard: PacketSender,
     ) -> Self {
+        let exclusions = match &source {
+            LinkSource::Discovered { policy, .. } => Exclusions::new(policy.excluded.clone()),
+            LinkSource::Fixed(_) => Exclusions::default(),
+        };
         Self {
             source,
             poll_interval,
@@ -74,20 +93,43 @@ impl InterfaceWatcher {
             to_wireguard,
             running: BTreeMap::new(),
             next_id: 1,
+            exclusions,
+            last_survey: Vec::new(),
+            totals: BTreeMap::new(),
             open_failures: BTreeMap::new(),
             discover_error_log: LogLimiter::default(),
         }
     }
 
-    fn scan(&mut self) {
+    /// Excludes fixed links too (tests drive exclusions over loopback this way).
+    pub fn with_configured_exclusions(mut self, excluded: BTreeSet<String>) -> Self {
+        self.set_exclusions(Exclusions::new(excluded));
+        self
+    }
+
+    /// Puts `exclusions` in force; the caller re-scans.
+    pub(super) fn set_exclusions(&mut self, exclusions: Exclusions) {
+        if let LinkSource::Discovered { policy, .. } = &mut self.source {
+            policy.apply(&exclusions);
+        }
+        self.exclusions = exclusions;
+    }
+
+    pub(super) fn scan(&mut self) {
         let changes = match &mut self.source {
             LinkSource::Fixed(specs) => {
-                let wanted: Vec<LinkSpec> = specs
-                    .iter()
-                    .filter(|s| !self.running.contains_key(&s.name))
-                    .cloned()
-                    .collect();
-                wanted.into_iter().map(Change::Start).collect()
+                let mut changes = Vec::new();
+                for spec in specs.iter() {
+                    let running = self.running.contains_key(&spec.name);
+                    match self.exclusions.verdict(&spec.name) {
+                        Some(reason) if running => {
+                            changes.push(Change::Stop(spec.clone(), StopReason::Unusable(reason)))
+                        }
+                        None if !running => changes.push(Change::Start(spec.clone())),
+                        _ => {}
+                    }
+                }
+                changes
             }
             LinkSource::Discovered { discover, policy } => match discover() {
                 Ok(interfaces) => {
@@ -96,7 +138,8 @@ impl InterfaceWatcher {
                         .iter()
                         .map(|(name, link)| (name.clone(), link.spec.clone()))
                         .collect();
-                    diff(&running, &survey(interfaces, policy, &running))
+                    self.last_survey = survey(interfaces, policy, &running);
+                    diff(&running, &self.last_survey)
                 }
                 Err(error) => {
                     if let Some(suppressed) = self.discover_error_log.allow() {
@@ -180,13 +223,18 @@ impl InterfaceWatcher {
                 String::new()
             }
         );
+        let totals = self
+            .totals
+            .entry(spec.name.clone())
+            .or_insert_with(|| Arc::new(PathStats::new()));
         let link = LinkActor::new(
             id,
             spec.clone(),
             socket,
             self.endpoint.clone(),
             self.to_wireguard.clone(),
-        );
+        )
+        .with_stats(Arc::clone(totals));
         let stats = link.stats();
         let actor = link.start();
         self.running

@@ -62,6 +62,13 @@ impl LinkActor {
         }
     }
 
+    /// Counts into `stats` instead of fresh counters (the watcher keeps one
+    /// set per interface, so a re-created link continues its totals).
+    pub fn with_stats(mut self, stats: Arc<PathStats>) -> Self {
+        self.stats = stats;
+        self
+    }
+
     /// The link's counters.
     pub fn stats(&self) -> Arc<PathStats> {
         Arc::clone(&self.stats)

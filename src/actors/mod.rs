@@ -7,9 +7,12 @@
 //! [`WgPacket`](messages::WgPacket)s. Server: the
 //! [`ServerListener`](server_listener::ServerListener) starts one
 //! [`ClientAddr`](client_addr::ClientAddr) per client source address; they
-//! and the endpoint exchange `WgPacket`s the same way.
+//! and the endpoint exchange `WgPacket`s the same way. The management
+//! interface asks the watcher and the listener for reports
+//! ([`interface_report`], [`ListClients`](server_listener::ListClients)).
 
 pub mod client_addr;
+pub mod interface_report;
 pub mod interface_watcher;
 pub mod link;
 pub mod messages;

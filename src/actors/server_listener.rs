@@ -87,10 +87,16 @@ impl ServerListener {
             }
         }
         let count = batch.len() as u64;
-        if let Err(TrySendError::Full(_) | TrySendError::Closed(_)) =
+        if let Err(TrySendError::Full(WgPacket(batch)) | TrySendError::Closed(WgPacket(batch))) =
             self.to_wireguard.try_send(WgPacket(batch))
         {
             self.dropped += count;
+            // Charged to each sender, as a ClientAddr counts the drops of its own socket.
+            for datagram in batch.iter() {
+                if let Some(client) = self.clients.get(&datagram.meta.source) {
+                    add(&client.stats.rx_dropped, 1);
+                }
+            }
         }
     }
 

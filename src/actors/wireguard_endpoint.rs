@@ -129,7 +129,7 @@ impl WireGuardEndpoint {
             WireGuardPeer::Connected(_) => None,
             WireGuardPeer::Learned(Some(peer)) => Some(peer),
             WireGuardPeer::Learned(None) => {
-                add(&self.stats.to_wireguard_dropped, group.datagrams().count() as u64);
+                add(&self.stats.to_wireguard_no_peer, group.datagrams().count() as u64);
                 if let Some(suppressed) = self.no_peer_log.allow() {
                     warn!(
                         "datagrams from the server arrive, but WireGuard has not sent anything yet: dropping them{}",

@@ -45,12 +45,6 @@ fn main() -> ExitCode {
             if !config.description.is_empty() {
                 log::info!("{}", config.description);
             }
-            if let Some(web) = &config.web_manager {
-                log::info!(
-                    "client.webManager ({}) is accepted but this version has no management interface yet; ignoring it",
-                    web.listen_addr
-                );
-            }
             return run_daemon("engarde-client", || {
                 start_client(&config, ClientLinks::default())
             });

@@ -79,9 +79,9 @@ pub struct ServerConfig {
 pub struct WebManagerConfig {
     /// Address of the HTTP listener.
     pub listen_addr: SocketAddr,
-    /// Basic-auth user name; empty means no authentication.
+    /// Basic-auth user name; empty (with `password`) means no authentication.
     pub username: String,
-    /// Basic-auth password; empty means no authentication.
+    /// Basic-auth password; empty (with `username`) means no authentication.
     pub password: String,
 }
 
@@ -235,10 +235,28 @@ impl Checker<'_> {
         let listen_addr = parse_address(&listen, AddressRole::Listen).map_err(|message| {
             ConfigError::invalid(self.file, format!("{key}.listenAddr"), message)
         })?;
+        let username = raw.username.unwrap_or_default();
+        let password = raw.password.unwrap_or_default();
+        // The Go engarde silently served without authentication when only
+        // one was set; a half-configured password is a mistake to report.
+        let missing = match (username.is_empty(), password.is_empty()) {
+            (false, true) => Some(("password", "username")),
+            (true, false) => Some(("username", "password")),
+            _ => None,
+        };
+        if let Some((missing, given)) = missing {
+            return Err(ConfigError::invalid(
+                self.file,
+                format!("{key}.{missing}"),
+                format!(
+                    "is empty but {given} is set: set both to require a password, or neither for none"
+                ),
+            ));
+        }
         Ok(Some(WebManagerConfig {
             listen_addr,
-            username: raw.username.unwrap_or_default(),
-            password: raw.password.unwrap_or_default(),
+            username,
+            password,
         }))
     }
 

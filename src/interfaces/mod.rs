@@ -5,10 +5,13 @@
 //! destination its link uses; [`diff`] compares the wanted links with the
 //! running ones. The last two are pure functions, unit-tested without
 //! sockets; the InterfaceWatcher actor only applies their result.
+//! [`Exclusions`] keeps the exclusions changed at run time.
 
 mod discover;
+mod exclusions;
 
 pub use discover::discover;
+pub use exclusions::Exclusions;
 
 use crate::config::{ClientConfig, Destination};
 use std::collections::{BTreeMap, BTreeSet};
@@ -80,6 +83,8 @@ impl LinkSpec {
 pub enum Unusable {
     /// Listed in `excludedInterfaces`.
     Excluded,
+    /// Excluded at run time from the management interface.
+    ExcludedAtRunTime,
     /// A WireGuard interface: sending through it would loop.
     WireGuard,
     /// A loopback interface.
@@ -98,6 +103,7 @@ impl fmt::Display for Unusable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Excluded => write!(f, "excluded in the configuration"),
+            Self::ExcludedAtRunTime => write!(f, "excluded from the management interface"),
             Self::WireGuard => write!(
                 f,
                 "a WireGuard interface (excluded automatically to avoid a loop)"
@@ -113,11 +119,29 @@ impl fmt::Display for Unusable {
     }
 }
 
+impl Unusable {
+    /// A short stable word for scripts and the web page.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Excluded => "excluded",
+            Self::ExcludedAtRunTime => "excluded-at-run-time",
+            Self::WireGuard => "wireguard",
+            Self::Loopback => "loopback",
+            Self::Down => "down",
+            Self::NoAddress => "no-address",
+            Self::LinkLocalOnly => "link-local-only",
+            Self::NoAddressOfFamily(_) => "no-address-of-family",
+        }
+    }
+}
+
 /// What decides links, taken from the client configuration.
 #[derive(Debug, Clone, Default)]
 pub struct LinkPolicy {
-    /// Interfaces never used.
+    /// Interfaces never used (`excludedInterfaces`, less those included at run time).
     pub excluded: BTreeSet<String>,
+    /// Interfaces excluded at run time from the management interface.
+    pub excluded_at_run_time: BTreeSet<String>,
     /// Destination of links without an override.
     pub destination: Option<Destination>,
     /// Per-interface destinations.
@@ -131,10 +155,17 @@ impl LinkPolicy {
     pub fn from_config(config: &ClientConfig) -> Self {
         Self {
             excluded: config.excluded_interfaces.clone(),
+            excluded_at_run_time: BTreeSet::new(),
             destination: Some(config.dst_addr.clone()),
             overrides: config.dst_overrides.clone(),
             labels: config.interface_labels.clone(),
         }
+    }
+
+    /// Takes the exclusions in force from `exclusions`.
+    pub fn apply(&mut self, exclusions: &Exclusions) {
+        self.excluded = exclusions.by_configuration();
+        self.excluded_at_run_time = exclusions.at_run_time();
     }
 
     /// Where a link on `name` sends, if anywhere.
@@ -143,8 +174,9 @@ impl LinkPolicy {
     }
 }
 
-/// An address a link may use as its source.
-fn is_usable_address(ip: &IpAddr) -> bool {
+/// An address a link may use as its source (not loopback, unspecified,
+/// multicast or link-local).
+pub fn is_usable_address(ip: &IpAddr) -> bool {
     !(ip.is_loopback() || ip.is_unspecified() || ip.is_multicast() || is_link_local(ip))
 }
 
@@ -171,6 +203,9 @@ pub fn evaluate(
 ) -> Result<LinkSpec, Unusable> {
     if policy.excluded.contains(&interface.name) {
         return Err(Unusable::Excluded);
+    }
+    if policy.excluded_at_run_time.contains(&interface.name) {
+        return Err(Unusable::ExcludedAtRunTime);
     }
     if interface.wireguard {
         return Err(Unusable::WireGuard);
@@ -329,6 +364,7 @@ mod tests {
     fn policy() -> LinkPolicy {
         LinkPolicy {
             excluded: ["eth9".to_string()].into(),
+            excluded_at_run_time: ["eth8".to_string()].into(),
             destination: Some(destination("203.0.113.1:59501")),
             overrides: [("eth1".to_string(), destination("198.51.100.1:59501"))].into(),
             labels: [("eth0".to_string(), "Fiber".to_string())].into(),
@@ -374,6 +410,10 @@ mod tests {
         wg.wireguard = true;
         let cases = [
             (interface("eth9", true, &["192.0.2.9"]), Unusable::Excluded),
+            (
+                interface("eth8", true, &["192.0.2.8"]),
+                Unusable::ExcludedAtRunTime,
+            ),
             (wg, Unusable::WireGuard),
             (
                 interface("lo", true, &["127.0.0.1", "::1"]),

@@ -1,0 +1,239 @@
+//! The JSON shapes of `GET /api/v1/get-list`, built from a [`Snapshot`].
+//!
+//! The fields of the Go engarde keep their names and meanings (`type`,
+//! `version`, `description`, `listenAddress`, `interfaces[].name`,
+//! `status`, `senderAddress`, `dstAddress`, `last`; on the server
+//! `dstAddress` and `sockets[].address`, `last`); everything else is an
+//! addition, documented in docs/api.md.
+
+use super::state::{Facts, Snapshot};
+use crate::actors::interface_report::{InterfaceReport, LinkStatus};
+use crate::actors::server_listener::ClientSnapshot;
+use crate::stats::{EndpointStats, PathStats, get};
+use serde::Serialize;
+use std::time::Duration;
+
+/// The client's answer.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientList {
+    /// Always `client`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// This build's version.
+    pub version: &'static str,
+    /// `description` from the configuration.
+    pub description: String,
+    /// Where WireGuard sends to.
+    pub listen_address: String,
+    /// Every interface.
+    pub interfaces: Vec<InterfaceEntry>,
+    /// Counters of the WireGuard-facing socket.
+    pub wireguard: WireGuardCounters,
+}
+
+/// One interface of the client.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InterfaceEntry {
+    /// Interface name.
+    pub name: String,
+    /// Its `interfaceLabels` entry, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// `active`, `idle` or `excluded`.
+    pub status: &'static str,
+    /// The link's source address (or the one it would use); `""` if none.
+    pub sender_address: String,
+    /// Where its link sends (or would send), as configured; `""` if nowhere.
+    pub dst_address: String,
+    /// Whole seconds since the server was last heard on this link; `null`
+    /// when not active or never heard (the Go meaning).
+    pub last: Option<u64>,
+    /// Milliseconds since the server was last heard on this interface, by
+    /// any link it had; `null` if never.
+    pub last_ms: Option<u64>,
+    /// Why it carries no link; `null` when active.
+    pub reason: Option<String>,
+    /// The same as one word (`excluded`, `excluded-at-run-time`, `down`,
+    /// `loopback`, `wireguard`, `no-address`, `link-local-only`,
+    /// `no-address-of-family`, `socket`); `null` when active.
+    pub reason_code: Option<&'static str>,
+    /// Its exclusion differs from the configuration (changed at run time).
+    pub changed_at_run_time: bool,
+    /// Its addresses.
+    pub addresses: Vec<String>,
+    /// Totals of every link it had since start; `null` if it never had one.
+    pub counters: Option<Counters>,
+}
+
+/// The server's answer.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerList {
+    /// Always `server`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// This build's version.
+    pub version: &'static str,
+    /// `description` from the configuration.
+    pub description: String,
+    /// Where clients send to.
+    pub listen_address: String,
+    /// The local WireGuard, as configured.
+    pub dst_address: String,
+    /// Every live client address.
+    pub sockets: Vec<SocketEntry>,
+    /// Counters of the WireGuard-facing socket.
+    pub wireguard: WireGuardCounters,
+}
+
+/// One client address on the server.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SocketEntry {
+    /// `IP:port` of the client's link.
+    pub address: String,
+    /// Whole seconds since it was last heard (the Go meaning).
+    pub last: Option<u64>,
+    /// The same in milliseconds.
+    pub last_ms: Option<u64>,
+    /// Its counters since it became live.
+    pub counters: Counters,
+}
+
+/// A path's counters ("sent" is towards the other engarde).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counters {
+    /// Datagrams sent.
+    pub sent_packets: u64,
+    /// Their bytes.
+    pub sent_bytes: u64,
+    /// Datagrams received.
+    pub received_packets: u64,
+    /// Their bytes.
+    pub received_bytes: u64,
+    /// Outgoing datagrams dropped: queue or socket buffer full.
+    pub send_dropped: u64,
+    /// Outgoing datagrams the kernel refused with an error.
+    pub send_errors: u64,
+    /// Received datagrams dropped: the way to WireGuard was congested.
+    pub receive_dropped: u64,
+}
+
+/// The WireGuard-facing socket's counters.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireGuardCounters {
+    /// Datagrams received from WireGuard.
+    pub received_packets: u64,
+    /// Their bytes.
+    pub received_bytes: u64,
+    /// Datagrams delivered to WireGuard.
+    pub sent_packets: u64,
+    /// Their bytes.
+    pub sent_bytes: u64,
+    /// From WireGuard, dropped: no link or client address was up.
+    pub dropped_no_path: u64,
+    /// For WireGuard, dropped: its socket buffer was full.
+    pub dropped_full: u64,
+    /// For WireGuard, dropped: its address is not known yet (client).
+    pub dropped_unknown_peer: u64,
+    /// For WireGuard, refused by the kernel with an error.
+    pub send_errors: u64,
+}
+
+impl Counters {
+    /// Reads `stats` now.
+    pub fn read(stats: &PathStats) -> Self {
+        Self {
+            sent_packets: get(&stats.tx_packets),
+            sent_bytes: get(&stats.tx_bytes),
+            received_packets: get(&stats.rx_packets),
+            received_bytes: get(&stats.rx_bytes),
+            send_dropped: get(&stats.tx_dropped),
+            send_errors: get(&stats.tx_errors),
+            receive_dropped: get(&stats.rx_dropped),
+        }
+    }
+}
+
+impl WireGuardCounters {
+    /// Reads `stats` now.
+    pub fn read(stats: &EndpointStats) -> Self {
+        Self {
+            received_packets: get(&stats.from_wireguard_packets),
+            received_bytes: get(&stats.from_wireguard_bytes),
+            sent_packets: get(&stats.to_wireguard_packets),
+            sent_bytes: get(&stats.to_wireguard_bytes),
+            dropped_no_path: get(&stats.no_path_dropped),
+            dropped_full: get(&stats.to_wireguard_dropped),
+            dropped_unknown_peer: get(&stats.to_wireguard_no_peer),
+            send_errors: get(&stats.to_wireguard_errors),
+        }
+    }
+}
+
+/// The get-list answer for `snapshot`, as a JSON value.
+pub fn get_list(facts: &Facts, snapshot: &Snapshot) -> serde_json::Value {
+    let value = match snapshot {
+        Snapshot::Client {
+            interfaces,
+            wireguard,
+        } => serde_json::to_value(ClientList {
+            kind: "client",
+            version: crate::VERSION,
+            description: facts.description.clone(),
+            listen_address: facts.listen_address.clone(),
+            interfaces: interfaces.iter().map(interface_entry).collect(),
+            wireguard: WireGuardCounters::read(wireguard),
+        }),
+        Snapshot::Server { clients, wireguard } => serde_json::to_value(ServerList {
+            kind: "server",
+            version: crate::VERSION,
+            description: facts.description.clone(),
+            listen_address: facts.listen_address.clone(),
+            dst_address: facts.dst_address.clone(),
+            sockets: clients.iter().map(socket_entry).collect(),
+            wireguard: WireGuardCounters::read(wireguard),
+        }),
+    };
+    value.expect("these types always serialize")
+}
+
+fn interface_entry(report: &InterfaceReport) -> InterfaceEntry {
+    let age = report.stats.as_ref().and_then(|s| s.last_rx.age());
+    let active = report.status == LinkStatus::Active;
+    InterfaceEntry {
+        name: report.name.clone(),
+        label: report.label.clone(),
+        status: report.status.as_str(),
+        sender_address: report
+            .sender_address
+            .map(|ip| ip.to_string())
+            .unwrap_or_default(),
+        dst_address: report.destination.clone().unwrap_or_default(),
+        last: age.filter(|_| active).map(|age| age.as_secs()),
+        last_ms: age.map(millis),
+        reason: report.reason.clone(),
+        reason_code: report.reason_code,
+        changed_at_run_time: report.changed_at_run_time,
+        addresses: report.addresses.iter().map(ToString::to_string).collect(),
+        counters: report.stats.as_deref().map(Counters::read),
+    }
+}
+
+fn socket_entry(client: &ClientSnapshot) -> SocketEntry {
+    let age = client.stats.last_rx.age();
+    SocketEntry {
+        address: client.peer.to_string(),
+        last: age.map(|age| age.as_secs()),
+        last_ms: age.map(millis),
+        counters: Counters::read(&client.stats),
+    }
+}
+
+fn millis(age: Duration) -> u64 {
+    u64::try_from(age.as_millis()).unwrap_or(u64::MAX)
+}
