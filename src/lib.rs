@@ -11,6 +11,7 @@
 //! - [`error`]: the one-line errors users see.
 //! - [`interfaces`]: discovering interfaces; the pure survey and diff of links.
 //! - [`packet`]: recycled batches of datagrams, the unit of the data path.
+//! - [`wireguard`], [`dedup`]: reading WireGuard headers; dropping duplicate copies.
 //! - [`net`]: socket builders and batched, non-blocking datagram I/O.
 //! - [`stats`]: lock-free counters of the data path.
 //! - [`actors`]: the actor graph (docs/architecture.md).
@@ -26,6 +27,7 @@ pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod dedup;
 pub mod error;
 pub mod interfaces;
 pub mod lab;
@@ -37,6 +39,7 @@ pub mod server;
 pub mod shutdown;
 pub mod stats;
 pub mod web;
+pub mod wireguard;
 
 /// This build's version, as `-v` prints it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
