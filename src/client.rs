@@ -62,7 +62,7 @@ pub fn start_client(
         .and_then(tokio::net::UdpSocket::from_std)
         .map_err(socket_error)?;
     let listen_addr = socket.local_addr().map_err(socket_error)?;
-    let endpoint = WireGuardEndpoint::new(socket, WireGuardPeer::Learned(None));
+    let endpoint = WireGuardEndpoint::new(socket, WireGuardPeer::Learned(None), config.dedup);
     let to_wireguard = endpoint.inbound_sender();
     let endpoint_stats = endpoint.stats();
     let endpoint = endpoint.start();

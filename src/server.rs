@@ -49,7 +49,11 @@ pub fn start_server(config: &ServerConfig) -> Result<RunningServer, StartError> 
         .and_then(tokio::net::UdpSocket::from_std)
         .map_err(upstream_error)?;
     let upstream_addr = upstream.local_addr().map_err(upstream_error)?;
-    let endpoint = WireGuardEndpoint::new(upstream, WireGuardPeer::Connected(config.dst_addr.addr));
+    let endpoint = WireGuardEndpoint::new(
+        upstream,
+        WireGuardPeer::Connected(config.dst_addr.addr),
+        config.dedup,
+    );
     let to_wireguard = endpoint.inbound_sender();
     let endpoint_stats = endpoint.stats();
     let endpoint = endpoint.start();

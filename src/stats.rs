@@ -85,6 +85,9 @@ pub struct PathStats {
     pub rx_bytes: AtomicU64,
     /// Received datagrams dropped because the WireGuard side was congested.
     pub rx_dropped: AtomicU64,
+    /// Received copies of data messages that another path delivered first,
+    /// dropped before WireGuard (with `dedup` on).
+    pub rx_duplicates: AtomicU64,
     /// When the peer was last heard from on this path.
     pub last_rx: LastSeen,
 }
@@ -105,6 +108,7 @@ impl PathStats {
             rx_packets: AtomicU64::new(0),
             rx_bytes: AtomicU64::new(0),
             rx_dropped: AtomicU64::new(0),
+            rx_duplicates: AtomicU64::new(0),
             last_rx,
         }
     }
@@ -153,4 +157,6 @@ pub struct EndpointStats {
     pub to_wireguard_no_peer: AtomicU64,
     /// Datagrams for WireGuard refused with an error.
     pub to_wireguard_errors: AtomicU64,
+    /// Duplicate copies of data messages dropped before WireGuard.
+    pub duplicates_dropped: AtomicU64,
 }

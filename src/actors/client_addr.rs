@@ -117,7 +117,9 @@ impl ClientAddr {
     fn send(&mut self, group: &WgPacketGroup) {
         let datagrams = group.datagrams().map(|d| d.data);
         let report = match &self.socket {
-            ReplySocket::Own(socket) => send_datagrams(socket.as_fd(), datagrams, None, &mut self.gso),
+            ReplySocket::Own(socket) => {
+                send_datagrams(socket.as_fd(), datagrams, None, &mut self.gso)
+            }
             ReplySocket::Shared(socket) => {
                 send_datagrams(socket.as_fd(), datagrams, Some(self.peer), &mut self.gso)
             }
@@ -142,14 +144,21 @@ impl ClientAddr {
             .collect();
         let own = batch.len() - foreign.len();
         if own > 0 {
-            let bytes = batch.iter().filter(|d| d.meta.source == self.peer).map(|d| d.data.len()).sum();
+            let bytes = batch
+                .iter()
+                .filter(|d| d.meta.source == self.peer)
+                .map(|d| d.data.len())
+                .sum();
             self.stats.record_receive(own, bytes);
         }
         if !foreign.is_empty() {
             self.foreign.do_send(ForeignSenders { senders: foreign });
         }
         let count = batch.len() as u64;
-        match self.to_wireguard.try_send(WgPacket(batch)) {
+        match self
+            .to_wireguard
+            .try_send(WgPacket::from_path(batch, &self.stats))
+        {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Closed(_)) => {
                 add(&self.stats.rx_dropped, count)
@@ -268,6 +277,7 @@ mod tests {
         let endpoint = WireGuardEndpoint::new(
             upstream,
             WireGuardPeer::Connected("127.0.0.1:9".parse().unwrap()),
+            true,
         );
         let to_wireguard = endpoint.inbound_sender();
         let endpoint = endpoint.start();

@@ -100,7 +100,10 @@ impl LinkActor {
         }
         self.stats.record_receive(batch.len(), batch.total_bytes());
         let count = batch.len() as u64;
-        match self.to_wireguard.try_send(WgPacket(batch)) {
+        match self
+            .to_wireguard
+            .try_send(WgPacket::from_path(batch, &self.stats))
+        {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Closed(_)) => {
                 add(&self.stats.rx_dropped, count)

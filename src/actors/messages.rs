@@ -15,9 +15,60 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// Datagrams travelling between the WireGuard-facing endpoint and a path
-/// (a client link, or a client address on the server), either way.
+/// (a client link, or a client address on the server), either way: the
+/// datagrams `first .. first + count` of a shared batch.
 #[derive(Debug, Clone)]
-pub struct WgPacket(pub Arc<PacketBatch>);
+pub struct WgPacket {
+    /// The batch holding the datagrams.
+    pub batch: Arc<PacketBatch>,
+    /// Index of the first datagram of the batch that belongs to this packet.
+    pub first: usize,
+    /// How many datagrams from `first` belong to it.
+    pub count: usize,
+    /// The path they arrived on, when they come from one: the endpoint
+    /// charges the duplicates it drops to it.
+    pub from: Option<Arc<PathStats>>,
+}
+
+impl WgPacket {
+    /// A whole batch not charged to any path (from WireGuard).
+    pub fn new(batch: Arc<PacketBatch>) -> Self {
+        let count = batch.len();
+        Self {
+            batch,
+            first: 0,
+            count,
+            from: None,
+        }
+    }
+
+    /// A whole batch a path received, for WireGuard.
+    pub fn from_path(batch: Arc<PacketBatch>, stats: &Arc<PathStats>) -> Self {
+        Self::part(batch, 0..usize::MAX, Some(Arc::clone(stats)))
+    }
+
+    /// Part of a batch (the server's listening socket hears every client,
+    /// so each sender's run of datagrams is charged to its own path).
+    pub fn part(
+        batch: Arc<PacketBatch>,
+        range: std::ops::Range<usize>,
+        from: Option<Arc<PathStats>>,
+    ) -> Self {
+        let first = range.start.min(batch.len());
+        let count = range.end.min(batch.len()) - first;
+        Self {
+            batch,
+            first,
+            count,
+            from,
+        }
+    }
+
+    /// The packet's datagrams.
+    pub fn datagrams(&self) -> impl Iterator<Item = crate::packet::Datagram<'_>> {
+        (self.first..self.first + self.count).map(|i| self.batch.get(i))
+    }
+}
 
 /// Batches taken from a packet queue in one go, so that their datagrams
 /// leave with as few system calls as possible.
@@ -55,14 +106,14 @@ impl WgPacketGroup {
         self.len == GROUP_BATCHES
     }
 
-    /// The batches, in arrival order.
-    pub fn batches(&self) -> impl Iterator<Item = &PacketBatch> {
-        self.packets[..self.len].iter().flatten().map(|WgPacket(batch)| &**batch)
+    /// The packets, in arrival order.
+    pub fn packets(&self) -> impl Iterator<Item = &WgPacket> {
+        self.packets[..self.len].iter().flatten()
     }
 
-    /// Every datagram of every batch, in order.
+    /// Every datagram of every packet, in order.
     pub fn datagrams(&self) -> impl Iterator<Item = crate::packet::Datagram<'_>> {
-        self.batches().flat_map(PacketBatch::iter)
+        self.packets().flat_map(WgPacket::datagrams)
     }
 }
 

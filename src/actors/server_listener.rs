@@ -22,7 +22,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc::error::TrySendError;
 
 /// Client addresses served at once; further new addresses are not answered
 /// (their datagrams still reach WireGuard) until others expire.
@@ -43,8 +42,6 @@ pub struct ServerListener {
     to_wireguard: PacketSender,
     clients: HashMap<SocketAddr, KnownClient>,
     next_id: PathId,
-    /// Datagrams dropped because the endpoint's queue was full.
-    dropped: u64,
     receive_error_log: LogLimiter,
     full_log: LogLimiter,
     socket_error_log: LogLimiter,
@@ -67,7 +64,6 @@ impl ServerListener {
             to_wireguard,
             clients: HashMap::new(),
             next_id: 1,
-            dropped: 0,
             receive_error_log: LogLimiter::default(),
             full_log: LogLimiter::default(),
             socket_error_log: LogLimiter::default(),
@@ -86,17 +82,25 @@ impl ServerListener {
                 None => self.new_client(source, datagram.meta.local, datagram.data.len(), ctx),
             }
         }
-        let count = batch.len() as u64;
-        if let Err(TrySendError::Full(WgPacket(batch)) | TrySendError::Closed(WgPacket(batch))) =
-            self.to_wireguard.try_send(WgPacket(batch))
-        {
-            self.dropped += count;
-            // Charged to each sender, as a ClientAddr counts the drops of its own socket.
-            for datagram in batch.iter() {
-                if let Some(client) = self.clients.get(&datagram.meta.source) {
-                    add(&client.stats.rx_dropped, 1);
+        // Each sender's run of datagrams goes as its own packet, charged to
+        // its path (a sender beyond the limit of client addresses has none).
+        let mut start = 0;
+        while start < batch.len() {
+            let source = batch.get(start).meta.source;
+            let end = (start + 1..batch.len())
+                .find(|&i| batch.get(i).meta.source != source)
+                .unwrap_or(batch.len());
+            let from = self
+                .clients
+                .get(&source)
+                .map(|client| Arc::clone(&client.stats));
+            let packet = WgPacket::part(Arc::clone(&batch), start..end, from.clone());
+            if self.to_wireguard.try_send(packet).is_err() {
+                if let Some(stats) = from {
+                    add(&stats.rx_dropped, (end - start) as u64);
                 }
             }
+            start = end;
         }
     }
 

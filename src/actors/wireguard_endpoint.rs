@@ -11,6 +11,7 @@ use super::messages::{
     packet_queue,
 };
 use super::queue_stream::QueueStream;
+use crate::dedup::{DuplicateFilter, Verdict};
 use crate::log_limit::{LogLimiter, suppressed_note};
 use crate::net::{DatagramStream, GsoState, send_datagrams};
 use crate::packet::PacketBatch;
@@ -53,6 +54,8 @@ pub struct WireGuardEndpoint {
     stats: Arc<EndpointStats>,
     /// Whether the socket still takes UDP GSO.
     gso: GsoState,
+    /// Drops copies of data messages WireGuard already got (`dedup` on).
+    dedup: Option<DuplicateFilter>,
     /// Rate limits for the per-packet problems worth logging.
     no_path_log: LogLimiter,
     no_peer_log: LogLimiter,
@@ -62,8 +65,9 @@ pub struct WireGuardEndpoint {
 
 impl WireGuardEndpoint {
     /// An endpoint on `socket` (already bound, and connected for
-    /// [`WireGuardPeer::Connected`]).
-    pub fn new(socket: UdpSocket, peer: WireGuardPeer) -> Self {
+    /// [`WireGuardPeer::Connected`]); with `dedup`, only the first copy of
+    /// each WireGuard data message reaches WireGuard.
+    pub fn new(socket: UdpSocket, peer: WireGuardPeer, dedup: bool) -> Self {
         let (inbound_sender, inbound) = packet_queue();
         Self {
             socket: Arc::new(socket),
@@ -73,6 +77,7 @@ impl WireGuardEndpoint {
             inbound_sender,
             stats: Arc::new(EndpointStats::default()),
             gso: GsoState::new(),
+            dedup: dedup.then(DuplicateFilter::new),
             no_path_log: LogLimiter::default(),
             no_peer_log: LogLimiter::default(),
             send_error_log: LogLimiter::default(),
@@ -115,7 +120,7 @@ impl WireGuardEndpoint {
         }
         let mut closed = Vec::new();
         for path in &self.paths {
-            match path.queue.try_send(WgPacket(Arc::clone(&batch))) {
+            match path.queue.try_send(WgPacket::new(Arc::clone(&batch))) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => add(&path.stats.tx_dropped, batch.len() as u64),
                 Err(TrySendError::Closed(_)) => closed.push(path.id),
@@ -129,7 +134,10 @@ impl WireGuardEndpoint {
             WireGuardPeer::Connected(_) => None,
             WireGuardPeer::Learned(Some(peer)) => Some(peer),
             WireGuardPeer::Learned(None) => {
-                add(&self.stats.to_wireguard_no_peer, group.datagrams().count() as u64);
+                add(
+                    &self.stats.to_wireguard_no_peer,
+                    group.datagrams().count() as u64,
+                );
                 if let Some(suppressed) = self.no_peer_log.allow() {
                     warn!(
                         "datagrams from the server arrive, but WireGuard has not sent anything yet: dropping them{}",
@@ -139,14 +147,34 @@ impl WireGuardEndpoint {
                 return;
             }
         };
+        let Self {
+            socket,
+            gso,
+            dedup,
+            stats,
+            ..
+        } = self;
+        let datagrams = group.packets().flat_map(|packet| {
+            packet
+                .datagrams()
+                .map(move |datagram| (datagram.data, packet.from.as_deref()))
+        });
+        // Only first copies go on; the path that brought a duplicate is told.
+        let first_copies = datagrams.filter_map(|(data, from)| {
+            if let Some(filter) = dedup.as_mut() {
+                if filter.check(data) == Verdict::Duplicate {
+                    add(&stats.duplicates_dropped, 1);
+                    if let Some(from) = from {
+                        add(&from.rx_duplicates, 1);
+                    }
+                    return None;
+                }
+            }
+            Some(data)
+        });
         // GSO is safe towards any WireGuard: the kernel cuts a run back into
         // datagrams before a socket that did not ask for UDP_GRO reads it.
-        let report = send_datagrams(
-            self.socket.as_fd(),
-            group.datagrams().map(|d| d.data),
-            destination,
-            &mut self.gso,
-        );
+        let report = send_datagrams(socket.as_fd(), first_copies, destination, gso);
         add(&self.stats.to_wireguard_packets, report.sent);
         add(&self.stats.to_wireguard_bytes, report.sent_bytes);
         add(&self.stats.to_wireguard_dropped, report.dropped_full);

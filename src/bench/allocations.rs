@@ -47,6 +47,7 @@ pub fn measure(allocations: fn() -> u64, warmup: u64, packets: u64) -> io::Resul
         client_timeout: Duration::from_secs(30),
         write_timeout_ms: 0,
         web_manager: None,
+        dedup: true,
     };
     let system = actix::System::new();
     system.block_on(async move {
@@ -60,6 +61,7 @@ pub fn measure(allocations: fn() -> u64, warmup: u64, packets: u64) -> io::Resul
             interface_labels: Default::default(),
             dst_overrides: Default::default(),
             web_manager: None,
+            dedup: true,
         };
         let links = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
             .iter()

@@ -55,6 +55,9 @@ pub struct ClientConfig {
     pub dst_overrides: BTreeMap<String, Destination>,
     /// The management interface, when enabled.
     pub web_manager: Option<WebManagerConfig>,
+    /// Drop duplicate copies of the server's data messages before WireGuard
+    /// decrypts them (`dedup`, default on; see [`crate::dedup`]).
+    pub dedup: bool,
 }
 
 /// The checked `server:` section.
@@ -72,6 +75,9 @@ pub struct ServerConfig {
     pub write_timeout_ms: u64,
     /// The management interface, when enabled.
     pub web_manager: Option<WebManagerConfig>,
+    /// Drop duplicate copies of clients' data messages before WireGuard
+    /// decrypts them (`dedup`, default on; see [`crate::dedup`]).
+    pub dedup: bool,
 }
 
 /// `webManager:` with a non-empty `listenAddr`.
@@ -197,6 +203,7 @@ impl Checker<'_> {
                 .collect(),
             dst_overrides,
             web_manager: self.web_manager(raw.web_manager, "client.webManager")?,
+            dedup: raw.dedup.unwrap_or(true),
         })
     }
 
@@ -219,6 +226,7 @@ impl Checker<'_> {
             client_timeout,
             write_timeout_ms: raw.write_timeout.unwrap_or(0),
             web_manager: self.web_manager(raw.web_manager, "server.webManager")?,
+            dedup: raw.dedup.unwrap_or(true),
         })
     }
 

@@ -62,6 +62,7 @@ pub struct RawClient {
     pub interface_labels: Option<BTreeMap<String, Option<String>>>,
     pub dst_overrides: Option<Vec<RawDstOverride>>,
     pub web_manager: Option<RawWebManager>,
+    pub dedup: Option<bool>,
 }
 
 /// One element of `client.dstOverrides`.
@@ -82,6 +83,7 @@ pub struct RawServer {
     pub client_timeout: Option<u64>,
     pub write_timeout: Option<u64>,
     pub web_manager: Option<RawWebManager>,
+    pub dedup: Option<bool>,
 }
 
 /// `webManager:` in either section.

@@ -158,7 +158,13 @@ pub fn generate(
             seq += 1;
         }
         // No GSO: the generator stands in for WireGuard, which sends datagram by datagram.
-        sent += send_datagrams(socket.as_fd(), batch.iter().map(|d| d.data), Some(destination), &mut GsoState::disabled()).sent;
+        sent += send_datagrams(
+            socket.as_fd(),
+            batch.iter().map(|d| d.data),
+            Some(destination),
+            &mut GsoState::disabled(),
+        )
+        .sent;
     }
     Ok(Sent {
         packets: sent,

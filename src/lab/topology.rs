@@ -385,8 +385,37 @@ impl Lab {
             "ip",
             &["netns", "exec", self.client.name(), "nft", "-f", "-"],
             Some(script),
-        )
-        .map(|_| ())
+        )?;
+        // Counts, independently of engarde, the datagrams each WireGuard receives from it.
+        let counter = format!(
+            "table inet labcount {{\n chain in {{ type filter hook input priority 0; iifname \"lo\" udp dport {WIREGUARD_PORT} counter;\n }}\n}}\n"
+        );
+        for ns in [self.client.name(), self.server.name()] {
+            super::cmd::run_with_input(
+                "ip",
+                &["netns", "exec", ns, "nft", "-f", "-"],
+                Some(&counter),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Datagrams the WireGuard of the server (or, with `client`, of the
+    /// client) has received from engarde since the lab started, counted by
+    /// the kernel's firewall rather than by engarde.
+    pub fn wireguard_datagrams_received(&self, client: bool) -> io::Result<u64> {
+        let ns = if client {
+            self.client.name()
+        } else {
+            self.server.name()
+        };
+        let listing = run_in(ns, "nft", &["list", "chain", "inet", "labcount", "in"])?;
+        listing
+            .split_whitespace()
+            .skip_while(|word| *word != "packets")
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("no counter in:\n{listing}")))
     }
 
     fn apply_faults(&self) -> io::Result<()> {

@@ -33,7 +33,9 @@ pub fn gso() -> bool {
 /// Applies `ENGARDE_BATCH_IO` and `ENGARDE_GSO` (`0`, `off`, `false`, `no`
 /// disable) from the environment.
 pub fn configure_from_env() {
-    let disabled = |name: &str| std::env::var(name).is_ok_and(|v| matches!(v.trim(), "0" | "off" | "false" | "no"));
+    let disabled = |name: &str| {
+        std::env::var(name).is_ok_and(|v| matches!(v.trim(), "0" | "off" | "false" | "no"))
+    };
     if disabled("ENGARDE_BATCH_IO") {
         set_batching(false);
     }

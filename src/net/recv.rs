@@ -67,8 +67,9 @@ pub fn recv_batch(fd: BorrowedFd<'_>, batch: &mut PacketBatch) -> io::Result<usi
         // An IP socket only reports IP senders; the fallback keeps slots and
         // metadata aligned should that ever not hold.
         // SAFETY: the kernel wrote msg_namelen bytes of address into names[i].
-        let source = unsafe { super::sockaddr::decode(names[i].as_ptr(), header.msg_hdr.msg_namelen) }
-            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let source =
+            unsafe { super::sockaddr::decode(names[i].as_ptr(), header.msg_hdr.msg_namelen) }
+                .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
         let meta = DatagramMeta {
             len: (header.msg_len as usize).min(MAX_DATAGRAM),
             source,

@@ -227,11 +227,16 @@ fn send_chunk(
             continue;
         }
         if is_buffer_full(&error) {
-            report.dropped_full += messages[next..count].iter().map(|m| m.count as u64).sum::<u64>();
+            report.dropped_full += messages[next..count]
+                .iter()
+                .map(|m| m.count as u64)
+                .sum::<u64>();
             return false;
         }
         if message.segment > 0 && is_gso_refusal(&error) {
-            log::debug!("UDP GSO refused ({error}); this socket sends datagram by datagram from now on");
+            log::debug!(
+                "UDP GSO refused ({error}); this socket sends datagram by datagram from now on"
+            );
             gso.enabled = false;
             return send_chunk(fd, &datagrams[message.first..], destination, gso, report);
         }
@@ -293,26 +298,53 @@ mod tests {
         let (a, b) = pair();
         let big = vec![0xAB; 65_000];
         let sent: Vec<&[u8]> = vec![b"1", &[9u8; 1420], &big];
-        let report = send_datagrams(a.as_fd(), sent.iter().copied(), Some(b.local_addr().unwrap()), &mut GsoState::new());
+        let report = send_datagrams(
+            a.as_fd(),
+            sent.iter().copied(),
+            Some(b.local_addr().unwrap()),
+            &mut GsoState::new(),
+        );
         assert_eq!((report.sent, report.errors, report.dropped_full), (3, 0, 0));
-        assert_eq!(receive_all(&b), sent.iter().map(|d| d.to_vec()).collect::<Vec<_>>());
+        assert_eq!(
+            receive_all(&b),
+            sent.iter().map(|d| d.to_vec()).collect::<Vec<_>>()
+        );
     }
 
     #[test]
     fn a_run_of_equal_datagrams_goes_as_one_gso_message_and_arrives_as_datagrams() {
-        let datagrams: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; if i == 39 { 700 } else { 1200 }]).collect();
+        let datagrams: Vec<Vec<u8>> = (0..40u8)
+            .map(|i| vec![i; if i == 39 { 700 } else { 1200 }])
+            .collect();
         let mut messages = [Message::default(); MAX_PER_CALL];
         let slices: Vec<&[u8]> = datagrams.iter().map(Vec::as_slice).collect();
-        assert_eq!(plan(&slices, true, &mut messages), 1, "one GSO message for the run");
+        assert_eq!(
+            plan(&slices, true, &mut messages),
+            1,
+            "one GSO message for the run"
+        );
         assert_eq!((messages[0].count, messages[0].segment), (40, 1200));
-        assert_eq!(plan(&slices, false, &mut messages), 40, "one message per datagram without GSO");
+        assert_eq!(
+            plan(&slices, false, &mut messages),
+            40,
+            "one message per datagram without GSO"
+        );
 
         let (a, b) = pair();
         let mut gso = GsoState::new();
-        let report = send_datagrams(a.as_fd(), slices.iter().copied(), Some(b.local_addr().unwrap()), &mut gso);
+        let report = send_datagrams(
+            a.as_fd(),
+            slices.iter().copied(),
+            Some(b.local_addr().unwrap()),
+            &mut gso,
+        );
         assert_eq!((report.sent, report.errors), (40, 0));
         assert!(gso.enabled(), "loopback accepts GSO");
-        assert_eq!(receive_all(&b), datagrams, "the receiver sees the original datagrams, in order");
+        assert_eq!(
+            receive_all(&b),
+            datagrams,
+            "the receiver sees the original datagrams, in order"
+        );
     }
 
     #[test]
@@ -322,8 +354,15 @@ mod tests {
         let slices: Vec<&[u8]> = datagrams.iter().map(Vec::as_slice).collect();
         let mut messages = [Message::default(); MAX_PER_CALL];
         let count = plan(&slices, true, &mut messages);
-        let shape: Vec<(usize, u16)> = messages[..count].iter().map(|m| (m.count, m.segment)).collect();
-        assert_eq!(shape, vec![(4, 100), (2, 100), (1, 0), (1, 0)], "too large for GSO: alone");
+        let shape: Vec<(usize, u16)> = messages[..count]
+            .iter()
+            .map(|m| (m.count, m.segment))
+            .collect();
+        assert_eq!(
+            shape,
+            vec![(4, 100), (2, 100), (1, 0), (1, 0)],
+            "too large for GSO: alone"
+        );
     }
 
     #[test]
@@ -331,7 +370,12 @@ mod tests {
         let (a, b) = pair();
         // Oversized for IPv4 UDP (at most 65,507 bytes of payload): EMSGSIZE.
         let too_big = vec![0u8; 65_535];
-        let report = send_datagrams(a.as_fd(), [&too_big[..], b"ok"], Some(b.local_addr().unwrap()), &mut GsoState::new());
+        let report = send_datagrams(
+            a.as_fd(),
+            [&too_big[..], b"ok"],
+            Some(b.local_addr().unwrap()),
+            &mut GsoState::new(),
+        );
         assert_eq!((report.sent, report.errors), (1, 1));
         assert!(report.last_error.is_some());
         assert_eq!(receive_all(&b), vec![b"ok".to_vec()]);

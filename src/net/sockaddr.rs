@@ -68,7 +68,10 @@ impl RawSockAddr {
 /// # Safety
 /// `storage` must point at a socket address of which at least `len` bytes
 /// (and the family field) were written.
-pub unsafe fn decode(storage: *const libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
+pub unsafe fn decode(
+    storage: *const libc::sockaddr_storage,
+    len: libc::socklen_t,
+) -> Option<SocketAddr> {
     let len = len as usize;
     if len < std::mem::size_of::<libc::sa_family_t>() {
         return None;
@@ -78,8 +81,7 @@ pub unsafe fn decode(storage: *const libc::sockaddr_storage, len: libc::socklen_
     match family {
         libc::AF_INET if len >= size_of::<libc::sockaddr_in>() => {
             // SAFETY: the family and length say the storage holds a sockaddr_in.
-            let sin: libc::sockaddr_in =
-                unsafe { std::ptr::read(storage.cast()) };
+            let sin: libc::sockaddr_in = unsafe { std::ptr::read(storage.cast()) };
             Some(SocketAddr::V4(SocketAddrV4::new(
                 Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
                 u16::from_be(sin.sin_port),
@@ -87,8 +89,7 @@ pub unsafe fn decode(storage: *const libc::sockaddr_storage, len: libc::socklen_
         }
         libc::AF_INET6 if len >= size_of::<libc::sockaddr_in6>() => {
             // SAFETY: the family and length say the storage holds a sockaddr_in6.
-            let sin6: libc::sockaddr_in6 =
-                unsafe { std::ptr::read(storage.cast()) };
+            let sin6: libc::sockaddr_in6 = unsafe { std::ptr::read(storage.cast()) };
             Some(SocketAddr::V6(SocketAddrV6::new(
                 Ipv6Addr::from(sin6.sin6_addr.s6_addr),
                 u16::from_be(sin6.sin6_port),

@@ -46,7 +46,8 @@ impl Stream for DatagramStream {
             let socket = &this.socket;
             let mut drained = false;
             let result = this.pool.fill(|batch| {
-                let asked = socket.try_io(Interest::READABLE, || recv_batch(socket.as_fd(), batch))?;
+                let asked =
+                    socket.try_io(Interest::READABLE, || recv_batch(socket.as_fd(), batch))?;
                 drained = batch.len() < asked;
                 Ok::<(), io::Error>(())
             });

@@ -120,6 +120,9 @@ pub struct Counters {
     pub send_errors: u64,
     /// Received datagrams dropped: the way to WireGuard was congested.
     pub receive_dropped: u64,
+    /// Received copies of WireGuard data messages another path delivered
+    /// first, dropped before WireGuard (`dedup`).
+    pub receive_duplicates: u64,
 }
 
 /// The WireGuard-facing socket's counters.
@@ -142,6 +145,8 @@ pub struct WireGuardCounters {
     pub dropped_unknown_peer: u64,
     /// For WireGuard, refused by the kernel with an error.
     pub send_errors: u64,
+    /// For WireGuard, dropped: a copy of a data message already delivered (`dedup`).
+    pub dropped_duplicates: u64,
 }
 
 impl Counters {
@@ -155,6 +160,7 @@ impl Counters {
             send_dropped: get(&stats.tx_dropped),
             send_errors: get(&stats.tx_errors),
             receive_dropped: get(&stats.rx_dropped),
+            receive_duplicates: get(&stats.rx_duplicates),
         }
     }
 }
@@ -171,6 +177,7 @@ impl WireGuardCounters {
             dropped_full: get(&stats.to_wireguard_dropped),
             dropped_unknown_peer: get(&stats.to_wireguard_no_peer),
             send_errors: get(&stats.to_wireguard_errors),
+            dropped_duplicates: get(&stats.duplicates_dropped),
         }
     }
 }

@@ -185,12 +185,13 @@ impl Exposition {
         self.family(
             &name,
             "counter",
-            &format!("Datagrams dropped on this {what}, by reason: send_full (its queue or socket buffer was full), wireguard_full (received, but the way to WireGuard was full)."),
+            &format!("Datagrams dropped on this {what}, by reason: send_full (its queue or socket buffer was full), wireguard_full (received, but the way to WireGuard was full), duplicate (received, but another path had already delivered that WireGuard message)."),
         );
         for (labels, stats) in rows {
             for (reason, value) in [
                 ("send_full", &stats.tx_dropped),
                 ("wireguard_full", &stats.rx_dropped),
+                ("duplicate", &stats.rx_duplicates),
             ] {
                 let mut labels = labels.clone();
                 labels.push(("reason", reason.to_string()));
@@ -249,7 +250,12 @@ impl Exposition {
         self.family(
             name,
             "counter",
-            "Datagrams dropped at the WireGuard side, by reason: no_path (from WireGuard, but no link or client address was up), full (for WireGuard, its socket buffer was full), unknown_peer (client: for WireGuard, before WireGuard sent anything).",
+            "Datagrams dropped at the WireGuard side, by reason: no_path (from WireGuard, but no link or client address was up), full (for WireGuard, its socket buffer was full), duplicate (for WireGuard, a copy of a data message already delivered), unknown_peer (client: for WireGuard, before WireGuard sent anything).",
+        );
+        self.sample(
+            name,
+            &[("reason", "duplicate")],
+            get(&stats.duplicates_dropped),
         );
         self.sample(name, &[("reason", "no_path")], get(&stats.no_path_dropped));
         self.sample(

@@ -26,6 +26,7 @@ pub fn client_config(listen: SocketAddr, server: SocketAddr) -> ClientConfig {
         interface_labels: Default::default(),
         dst_overrides: Default::default(),
         web_manager: None,
+        dedup: true,
     }
 }
 
@@ -41,6 +42,7 @@ pub fn server_config(
         client_timeout,
         write_timeout_ms: 10,
         web_manager: None,
+        dedup: true,
     }
 }
 

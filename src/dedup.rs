@@ -1,0 +1,230 @@
+//! Dropping the duplicate copies of WireGuard data messages before they
+//! reach WireGuard.
+//!
+//! With N links, WireGuard would decrypt N copies of every data message and
+//! throw N−1 away in its replay check. The pair (receiver index, counter)
+//! is clear text, so the relay can keep the first copy and drop the others
+//! first. Per receiver index, a sliding window of [`WINDOW`] counters (as
+//! wide as wireguard-go's) remembers which counters passed. Handshake,
+//! cookie and non-WireGuard datagrams always pass; so does a counter older
+//! than the window (only WireGuard can judge it). Memory is bounded: at
+//! most [`MAX_SESSIONS`] indices, the least recently used forgotten first.
+//!
+//! Trade-off (docs/configuration.md, `dedup`): an attacker on the path of
+//! one link who forges a data message with a future counter makes the
+//! genuine message with that counter look like a duplicate. WireGuard
+//! would have dropped the forgery itself; without dedup the genuine copy
+//! would still pass. What limits it: the attacker must see the session's
+//! receiver index on the wire and be on a link's path, and each forgery
+//! can suppress only the one counter it names, and only while it is in
+//! the window.
+
+use crate::wireguard::{Message, parse};
+use std::collections::HashMap;
+
+/// Ring words per session; the word holding the highest counter may share
+/// its slot with the oldest, so the window is one word short of the ring.
+const WORDS: usize = 128;
+
+/// Counters remembered per session: 8,128, as wireguard-go's replay window.
+pub const WINDOW: u64 = (WORDS as u64 - 1) * 64;
+
+/// Sessions (receiver indices) remembered at most.
+pub const MAX_SESSIONS: usize = 4096;
+
+/// What to do with one datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Pass it on (first copy, or not a data message).
+    Forward,
+    /// A copy of a data message already forwarded: drop it.
+    Duplicate,
+}
+
+/// The replay window of one receiver index.
+struct Window {
+    /// Highest counter seen.
+    highest: u64,
+    /// Ring bitmap of the last WINDOW counters.
+    bits: [u64; WORDS],
+    /// When it was last used (a tick of the filter).
+    used: u64,
+}
+
+impl Window {
+    fn new(used: u64) -> Self {
+        Self {
+            highest: 0,
+            bits: [0; WORDS],
+            used,
+        }
+    }
+
+    /// Marks `counter` seen; true if it was new.
+    fn check_and_set(&mut self, counter: u64) -> bool {
+        if counter > self.highest {
+            let old_word = self.highest / 64;
+            let new_word = counter / 64;
+            // Clear the words the window slides over (all of them after a big jump).
+            for word in (old_word + 1..=new_word).take(WORDS) {
+                self.bits[(word % WORDS as u64) as usize] = 0;
+            }
+            self.highest = counter;
+        } else if self.highest - counter >= WINDOW {
+            return true; // too old to judge: WireGuard decides
+        }
+        let word = ((counter / 64) % WORDS as u64) as usize;
+        let bit = 1u64 << (counter % 64);
+        let new = self.bits[word] & bit == 0;
+        self.bits[word] |= bit;
+        new
+    }
+}
+
+/// Duplicate filter for one direction of one endpoint.
+#[derive(Default)]
+pub struct DuplicateFilter {
+    sessions: HashMap<u32, Window>,
+    tick: u64,
+}
+
+impl DuplicateFilter {
+    /// An empty filter.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Judges one datagram and remembers it.
+    pub fn check(&mut self, datagram: &[u8]) -> Verdict {
+        let Some(Message::TransportData {
+            receiver_index,
+            counter,
+        }) = parse(datagram)
+        else {
+            return Verdict::Forward;
+        };
+        self.tick += 1;
+        if !self.sessions.contains_key(&receiver_index) && self.sessions.len() >= MAX_SESSIONS {
+            self.forget_least_recent();
+        }
+        let tick = self.tick;
+        let window = self
+            .sessions
+            .entry(receiver_index)
+            .or_insert_with(|| Window::new(tick));
+        window.used = tick;
+        if window.check_and_set(counter) {
+            Verdict::Forward
+        } else {
+            Verdict::Duplicate
+        }
+    }
+
+    /// Sessions remembered now.
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Forgets the older half of the sessions: one pass over the map for
+    /// many insertions, so a flood of new indices costs little per datagram.
+    fn forget_least_recent(&mut self) {
+        let mut ticks: Vec<u64> = self.sessions.values().map(|w| w.used).collect();
+        let middle = ticks.len() / 2;
+        let (_, cut, _) = ticks.select_nth_unstable(middle);
+        let cut = *cut;
+        self.sessions.retain(|_, window| window.used > cut);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(index: u32, counter: u64) -> Vec<u8> {
+        let mut message = vec![0u8; 48];
+        message[0] = 4;
+        message[4..8].copy_from_slice(&index.to_le_bytes());
+        message[8..16].copy_from_slice(&counter.to_le_bytes());
+        message
+    }
+
+    #[test]
+    fn forwards_the_first_copy_only() {
+        let mut filter = DuplicateFilter::new();
+        for counter in [0, 1, 2, 5, 3] {
+            assert_eq!(
+                filter.check(&data(7, counter)),
+                Verdict::Forward,
+                "first copy of {counter}"
+            );
+            assert_eq!(
+                filter.check(&data(7, counter)),
+                Verdict::Duplicate,
+                "second copy of {counter}"
+            );
+        }
+        assert_eq!(
+            filter.check(&data(8, 1)),
+            Verdict::Forward,
+            "sessions are separate"
+        );
+    }
+
+    #[test]
+    fn late_copies_within_the_window_are_still_recognised() {
+        let mut filter = DuplicateFilter::new();
+        for counter in 0..10_000 {
+            filter.check(&data(1, counter));
+        }
+        assert_eq!(
+            filter.check(&data(1, 10_000 - WINDOW + 1)),
+            Verdict::Duplicate
+        );
+        assert_eq!(
+            filter.check(&data(1, 100)),
+            Verdict::Forward,
+            "older than the window: WireGuard decides"
+        );
+    }
+
+    #[test]
+    fn a_jump_clears_the_window() {
+        let mut filter = DuplicateFilter::new();
+        filter.check(&data(1, 5));
+        filter.check(&data(1, 5 + 3 * WINDOW));
+        assert_eq!(
+            filter.check(&data(1, 5 + 2 * WINDOW + 64)),
+            Verdict::Forward,
+            "not marked by the old window"
+        );
+        assert_eq!(
+            filter.check(&data(1, 5 + 2 * WINDOW + 64)),
+            Verdict::Duplicate
+        );
+    }
+
+    #[test]
+    fn handshakes_and_foreign_datagrams_always_pass() {
+        let mut filter = DuplicateFilter::new();
+        let mut initiation = vec![0u8; 148];
+        initiation[0] = 1;
+        for _ in 0..3 {
+            assert_eq!(filter.check(&initiation), Verdict::Forward);
+            assert_eq!(filter.check(b"not wireguard"), Verdict::Forward);
+        }
+    }
+
+    #[test]
+    fn memory_stays_bounded_under_a_flood_of_indices() {
+        let mut filter = DuplicateFilter::new();
+        for index in 0..(MAX_SESSIONS as u32 * 5) {
+            filter.check(&data(index, 1));
+        }
+        assert!(filter.sessions() <= MAX_SESSIONS);
+        assert_eq!(
+            filter.check(&data(MAX_SESSIONS as u32 * 5 - 1, 1)),
+            Verdict::Duplicate,
+            "recent sessions are kept"
+        );
+    }
+}
