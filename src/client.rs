@@ -1,7 +1,9 @@
 //! Starting engarde-client: the WireGuard endpoint, the interface watcher
 //! and, when configured, the management interface.
 
-use crate::actors::interface_watcher::{DEFAULT_POLL_INTERVAL, InterfaceWatcher, LinkSource};
+use crate::actors::interface_watcher::{
+    DEFAULT_POLL_INTERVAL, InterfaceWatcher, LinkSource, WatcherSettings,
+};
 use crate::actors::wireguard_endpoint::{WireGuardEndpoint, WireGuardPeer};
 use crate::config::ClientConfig;
 use crate::error::StartError;
@@ -66,17 +68,22 @@ pub fn start_client(
     let to_wireguard = endpoint.inbound_sender();
     let endpoint_stats = endpoint.stats();
     let endpoint = endpoint.start();
-    let (source, poll_interval) = match links {
-        ClientLinks::Discovered { poll_interval } => (
+    let mut settings = WatcherSettings {
+        silence_timeout: config.link_silence_timeout,
+        resolve_interval: config.resolve_interval,
+        ..WatcherSettings::default()
+    };
+    let source = match links {
+        ClientLinks::Discovered { poll_interval } => {
+            settings.poll_interval = poll_interval;
             LinkSource::Discovered {
                 discover: Box::new(discover),
                 policy: LinkPolicy::from_config(config),
-            },
-            poll_interval,
-        ),
-        ClientLinks::Fixed(specs) => (LinkSource::Fixed(specs), DEFAULT_POLL_INTERVAL),
+            }
+        }
+        ClientLinks::Fixed(specs) => LinkSource::Fixed(specs),
     };
-    let watcher = InterfaceWatcher::new(source, poll_interval, endpoint.clone(), to_wireguard)
+    let watcher = InterfaceWatcher::new(source, settings, endpoint.clone(), to_wireguard)
         .with_configured_exclusions(config.excluded_interfaces.clone())
         .start();
     info!(

@@ -1,5 +1,6 @@
 //! `engarde-client list-interfaces`: every interface, and whether and how
-//! engarde would use it.
+//! engarde would use it: for each link (one per address family), its
+//! source address and destination (a host name with what it resolved to).
 
 use crate::interfaces::{LinkPolicy, Survey};
 use std::fmt::Write;
@@ -25,7 +26,19 @@ pub fn render(survey: &Survey, policy: &LinkPolicy) -> String {
                 .join(", ")
         };
         let usage = match verdict {
-            Ok(spec) => format!("used: {} -> {}", spec.source, spec.destination_text),
+            Ok(links) => format!(
+                "used: {}",
+                links
+                    .iter()
+                    .map(|spec| format!(
+                        "{} {} -> {}",
+                        spec.family(),
+                        spec.source,
+                        spec.destination_display()
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
             Err(reason) => format!("not used: {reason}"),
         };
         rows.push([
@@ -73,10 +86,13 @@ mod tests {
     fn shows_every_interface_and_why_it_is_unused() {
         let policy = LinkPolicy {
             excluded: ["eth1".to_string()].into(),
-            destination: Some(Destination {
-                text: "server.example:59501".into(),
-                addr: "203.0.113.1:59501".parse().unwrap(),
-            }),
+            destination: Some(Destination::new(
+                "server.example:59501",
+                vec![
+                    "203.0.113.1:59501".parse().unwrap(),
+                    "[2001:db8::1]:59501".parse().unwrap(),
+                ],
+            )),
             overrides: BTreeMap::new(),
             labels: [("eth0".to_string(), "Fiber".to_string())].into(),
             ..LinkPolicy::default()
@@ -85,6 +101,7 @@ mod tests {
         eth0.up = true;
         eth0.addresses = vec!["192.0.2.5".parse().unwrap()];
         let mut eth1 = eth0.clone();
+        eth0.addresses.push("2001:db8:5::5".parse().unwrap());
         eth1.name = "eth1".into();
         let table = render(
             &survey(
@@ -99,7 +116,11 @@ mod tests {
         assert!(
             lines[1].starts_with("eth0")
                 && lines[1].contains("Fiber")
-                && lines[1].ends_with("used: 192.0.2.5 -> server.example:59501")
+                && lines[1].ends_with(
+                    "used: IPv4 192.0.2.5 -> server.example:59501 (203.0.113.1:59501); \
+                     IPv6 2001:db8:5::5 -> server.example:59501 ([2001:db8::1]:59501)"
+                ),
+            "{table}"
         );
         assert!(
             lines[2].ends_with("not used: excluded in the configuration"),

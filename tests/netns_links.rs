@@ -141,7 +141,7 @@ fn a_new_interface_and_a_new_address_carry_traffic_within_a_second() {
 
     let client_log = lab.engarde_client.as_ref().unwrap().log();
     assert!(
-        client_log.contains("link wan1 re-created: address changed from 10.0.1.2 to 10.0.1.7"),
+        client_log.contains("link wan1/IPv4 re-created: address changed from 10.0.1.2 to 10.0.1.7"),
         "the client says why it re-created the link:\n{client_log}"
     );
     assert!(
@@ -181,7 +181,7 @@ fn no_loop_when_wireguard_routes_everything() {
     let client_log = lab.engarde_client.as_ref().unwrap().log();
     for healthy in ["wan0", "wan2"] {
         assert!(
-            !client_log.contains(&format!("link {healthy}: sending")),
+            !client_log.contains(&format!("link {healthy}/IPv4: sending")),
             "{healthy} kept sending to the server without errors:\n{client_log}"
         );
     }

@@ -5,12 +5,12 @@
 //! Kept apart from the watcher's polling logic; both are the same actor.
 
 use super::interface_watcher::{InterfaceWatcher, LinkSource};
-use crate::interfaces::{Unusable, is_usable_address};
+use crate::interfaces::{Family, LinkKey, LinkSpec, Unusable, is_usable_address};
 use crate::stats::PathStats;
 use actix::prelude::*;
 use log::info;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 /// Whether an interface carries a link, with the Go engarde's words.
@@ -53,12 +53,42 @@ pub struct InterfaceReport {
     pub changed_at_run_time: bool,
     /// Its addresses (for fixed links, the link's source address).
     pub addresses: Vec<IpAddr>,
-    /// The link's source address, or the address it would use.
+    /// Its first link's source address (IPv4 first), or the address it would use.
     pub sender_address: Option<IpAddr>,
-    /// Where its link sends, as configured (`dstAddr` or its override).
+    /// Where its links send, as configured (`dstAddr` or its override).
     pub destination: Option<String>,
+    /// Its links, one per family it has or had (IPv4 first).
+    pub links: Vec<LinkReport>,
+}
+
+impl InterfaceReport {
+    /// The counters of every link it has had (empty if it never had one).
+    pub fn stats(&self) -> impl Iterator<Item = &Arc<PathStats>> {
+        self.links.iter().filter_map(|link| link.stats.as_ref())
+    }
+}
+
+/// One link (interface and family) as the management interface shows it.
+#[derive(Debug, Clone)]
+pub struct LinkReport {
+    /// Its identity.
+    pub key: LinkKey,
+    /// A socket is open for it now.
+    pub active: bool,
+    /// Its source address (running, or the one it would use); `None` when
+    /// the interface has no usable address of the family now.
+    pub source: Option<IpAddr>,
+    /// The address its socket is bound to, port included (running only).
+    pub local: Option<SocketAddr>,
+    /// Its destination as configured (a host name stays a name).
+    pub destination_text: Option<String>,
+    /// The address it sends to.
+    pub destination: Option<SocketAddr>,
     /// Counters of every link it has had (`None` if it never had one).
     pub stats: Option<Arc<PathStats>>,
+    /// Times it was re-created in a row for hearing nothing while other
+    /// links heard the server (0 once it hears the server).
+    pub silent_recreations: u32,
 }
 
 /// Asks the watcher for every interface it knows.
@@ -123,38 +153,38 @@ impl InterfaceWatcher {
             LinkSource::Discovered { policy, .. } => {
                 for (interface, verdict) in &self.last_survey {
                     let name = &interface.name;
-                    let running = self.running.get(name);
+                    let active = self.is_active(name);
                     let usable = interface.addresses.iter().copied().find(is_usable_address);
+                    let wanted: &[LinkSpec] = verdict.as_deref().unwrap_or_default();
+                    let links = self.link_reports(name, wanted);
                     reports.push(InterfaceReport {
                         name: name.clone(),
                         label: policy.labels.get(name).cloned(),
                         status: self.status(name),
-                        reason: match (running, verdict) {
-                            (Some(_), _) => None,
-                            (None, Err(reason)) => Some(reason.to_string()),
-                            (None, Ok(_)) => Some(NO_SOCKET.into()),
+                        reason: match (active, verdict) {
+                            (true, _) => None,
+                            (false, Err(reason)) => Some(reason.to_string()),
+                            (false, Ok(_)) => Some(NO_SOCKET.into()),
                         },
-                        reason_code: match (running, verdict) {
-                            (Some(_), _) => None,
-                            (None, Err(reason)) => Some(reason.code()),
-                            (None, Ok(_)) => Some("socket"),
+                        reason_code: match (active, verdict) {
+                            (true, _) => None,
+                            (false, Err(reason)) => Some(reason.code()),
+                            (false, Ok(_)) => Some("socket"),
                         },
                         changed_at_run_time: self.exclusions.is_swapped(name),
                         addresses: interface.addresses.clone(),
-                        sender_address: running
-                            .map(|link| link.spec.source)
-                            .or(verdict.as_ref().ok().map(|spec| spec.source))
-                            .or(usable),
-                        destination: running
-                            .map(|link| link.spec.destination_text.clone())
+                        sender_address: links.iter().find_map(|l| l.source).or(usable),
+                        destination: links
+                            .iter()
+                            .find_map(|l| l.destination_text.clone())
                             .or_else(|| policy.destination_for(name).map(|d| d.text.clone())),
-                        stats: self.totals.get(name).cloned(),
+                        links,
                     });
                 }
             }
             LinkSource::Fixed(specs) => {
                 for spec in specs {
-                    let running = self.running.contains_key(&spec.name);
+                    let running = self.is_active(&spec.name);
                     let verdict: Option<Unusable> = self.exclusions.verdict(&spec.name);
                     reports.push(InterfaceReport {
                         name: spec.name.clone(),
@@ -174,7 +204,7 @@ impl InterfaceWatcher {
                         addresses: vec![spec.source],
                         sender_address: Some(spec.source),
                         destination: Some(spec.destination_text.clone()),
-                        stats: self.totals.get(&spec.name).cloned(),
+                        links: self.link_reports(&spec.name, std::slice::from_ref(spec)),
                     });
                 }
             }
@@ -182,8 +212,43 @@ impl InterfaceWatcher {
         reports
     }
 
+    /// The links of interface `name`: running ones, those the survey wants
+    /// (`wanted`) but could not open, and those it had before.
+    fn link_reports(&self, name: &str, wanted: &[LinkSpec]) -> Vec<LinkReport> {
+        let mut links = Vec::new();
+        for family in Family::ALL {
+            let key = LinkKey::new(name, family);
+            let running = self.running.get(&key);
+            let spec = running
+                .map(|link| &link.spec)
+                .or_else(|| wanted.iter().find(|spec| spec.key() == key));
+            let stats = self.totals.get(&key).cloned();
+            if spec.is_none() && stats.is_none() {
+                continue;
+            }
+            links.push(LinkReport {
+                active: running.is_some(),
+                source: spec.map(|spec| spec.source),
+                local: running.and_then(|link| link.local),
+                destination_text: spec.map(|spec| spec.destination_text.clone()),
+                destination: spec.map(|spec| spec.destination),
+                stats,
+                silent_recreations: self.silence.get(&key).map_or(0, |w| w.failures()),
+                key,
+            });
+        }
+        links
+    }
+
+    /// True when a link runs on interface `name` (any family).
+    fn is_active(&self, name: &str) -> bool {
+        Family::ALL
+            .into_iter()
+            .any(|family| self.running.contains_key(&LinkKey::new(name, family)))
+    }
+
     fn status(&self, name: &str) -> LinkStatus {
-        if self.running.contains_key(name) {
+        if self.is_active(name) {
             LinkStatus::Active
         } else if self.exclusions.is_excluded(name) {
             LinkStatus::Excluded
@@ -199,7 +264,7 @@ impl InterfaceWatcher {
             LinkSource::Discovered { .. } => self.last_survey.iter().any(|(i, _)| i.name == name),
             LinkSource::Fixed(specs) => specs.iter().any(|spec| spec.name == name),
         };
-        seen || self.running.contains_key(name) || self.exclusions.names().any(|n| n == name)
+        seen || self.is_active(name) || self.exclusions.names().any(|n| n == name)
     }
 
     fn change(&mut self, request: ExclusionRequest) -> Result<ExclusionOutcome, UnknownInterface> {

@@ -28,10 +28,7 @@ pub struct Allocations {
 }
 
 fn destination(addr: SocketAddr) -> Destination {
-    Destination {
-        text: addr.to_string(),
-        addr,
-    }
+    Destination::literal(addr)
 }
 
 /// Warms up with `warmup` datagrams, then counts allocations over `packets`
@@ -62,17 +59,18 @@ pub fn measure(allocations: fn() -> u64, warmup: u64, packets: u64) -> io::Resul
             dst_overrides: Default::default(),
             web_manager: None,
             dedup: true,
+            link_silence_timeout: Duration::ZERO,
+            resolve_interval: Duration::ZERO,
         };
         let links = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
             .iter()
             .enumerate()
-            .map(|(i, ip)| LinkSpec {
-                name: format!("loop{i}"),
-                device: None,
-                source: ip.parse().expect("literal"),
-                destination: server.listen_addr,
-                destination_text: server.listen_addr.to_string(),
-                label: None,
+            .map(|(i, ip)| {
+                LinkSpec::fixed(
+                    format!("loop{i}"),
+                    ip.parse().expect("literal"),
+                    server.listen_addr,
+                )
             })
             .collect();
         let client =

@@ -64,10 +64,13 @@ fn list_interfaces(path: Option<&str>) -> ExitCode {
                 file.display()
             );
             LinkPolicy {
-                destination: Some(Destination {
-                    text: "(no configuration)".into(),
-                    addr: "0.0.0.0:9".parse().expect("literal address"),
-                }),
+                destination: Some(Destination::new(
+                    "(no configuration)",
+                    vec![
+                        "0.0.0.0:9".parse().expect("literal address"),
+                        "[::]:9".parse().expect("literal address"),
+                    ],
+                )),
                 ..LinkPolicy::default()
             }
         }

@@ -11,7 +11,7 @@ mod address;
 mod raw;
 mod yaml_error;
 
-pub use address::{AddressRole, parse_address};
+pub use address::{AddressRole, distinct, is_host_name, parse_address, parse_addresses, preferred};
 
 use crate::error::ConfigError;
 use raw::{RawClient, RawServer, RawWebManager};
@@ -26,13 +26,72 @@ pub const DEFAULT_CONFIG_PATH: &str = "engarde.yml";
 /// `clientTimeout` when the key is missing or 0, as in the Go version.
 pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A destination as written in the file and as resolved at start.
+/// `linkSilenceTimeout` when the key is missing.
+pub const DEFAULT_LINK_SILENCE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// `resolveInterval` when the key is missing.
+pub const DEFAULT_RESOLVE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A destination as written in the file and as resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Destination {
     /// The text from the file, kept for logs (a host name says more than its address).
     pub text: String,
-    /// Where packets go.
+    /// Where packets go when one address is wanted: the first IPv4 address,
+    /// else the first (what the Go engarde used; the server's `dstAddr`).
     pub addr: SocketAddr,
+    /// Every address the text stands for, in the resolver's order (one for
+    /// an IP literal). Client links use the first of each family.
+    pub addrs: Vec<SocketAddr>,
+}
+
+impl Destination {
+    /// A destination written as the literal address `addr`.
+    pub fn literal(addr: SocketAddr) -> Self {
+        Self {
+            text: addr.to_string(),
+            addr,
+            addrs: vec![addr],
+        }
+    }
+
+    /// `text` and the addresses it stands for (at least one).
+    pub fn new(text: impl Into<String>, addrs: Vec<SocketAddr>) -> Self {
+        Self {
+            text: text.into(),
+            addr: preferred(&addrs),
+            addrs,
+        }
+    }
+
+    /// Where links of the given family send: its first address of that family.
+    pub fn for_family(&self, ipv4: bool) -> Option<SocketAddr> {
+        self.addrs.iter().copied().find(|a| a.is_ipv4() == ipv4)
+    }
+
+    /// True when the text is a host name, which is resolved again from time to time.
+    pub fn is_host_name(&self) -> bool {
+        is_host_name(&self.text)
+    }
+
+    /// This destination after the resolver gave `answer` (not empty): for
+    /// each family, the address in use stays first while the answer still
+    /// holds it, so a name with several addresses in rotating order does not
+    /// re-create links at every resolution.
+    pub fn refreshed(&self, answer: Vec<SocketAddr>) -> Self {
+        let mut addrs = distinct(answer);
+        for ipv4 in [true, false] {
+            if let Some(current) = self.for_family(ipv4) {
+                if let Some(at) = addrs.iter().position(|a| *a == current) {
+                    let first = addrs.iter().position(|a| a.is_ipv4() == ipv4);
+                    if let Some(first) = first.filter(|first| *first < at) {
+                        addrs.swap(first, at);
+                    }
+                }
+            }
+        }
+        Self::new(self.text.clone(), addrs)
+    }
 }
 
 /// The checked `client:` section.
@@ -58,6 +117,12 @@ pub struct ClientConfig {
     /// Drop duplicate copies of the server's data messages before WireGuard
     /// decrypts them (`dedup`, default on; see [`crate::dedup`]).
     pub dedup: bool,
+    /// A link that hears nothing from the server for this long while other
+    /// links do is re-created (`linkSilenceTimeout`); zero turns that off.
+    pub link_silence_timeout: Duration,
+    /// How often host names in `dstAddr` and `dstOverrides` are resolved
+    /// again (`resolveInterval`); zero means only at start.
+    pub resolve_interval: Duration,
 }
 
 /// The checked `server:` section.
@@ -204,6 +269,12 @@ impl Checker<'_> {
             dst_overrides,
             web_manager: self.web_manager(raw.web_manager, "client.webManager")?,
             dedup: raw.dedup.unwrap_or(true),
+            link_silence_timeout: raw
+                .link_silence_timeout
+                .map_or(DEFAULT_LINK_SILENCE_TIMEOUT, Duration::from_secs),
+            resolve_interval: raw
+                .resolve_interval
+                .map_or(DEFAULT_RESOLVE_INTERVAL, Duration::from_secs),
         })
     }
 
@@ -307,9 +378,9 @@ impl Checker<'_> {
         example: &str,
     ) -> Result<Destination, ConfigError> {
         let text = self.required(value, key, &format!("an address such as \"{example}\""))?;
-        let addr = parse_address(&text, AddressRole::Destination)
+        let addrs = parse_addresses(&text, AddressRole::Destination)
             .map_err(|message| ConfigError::invalid(self.file, key, message))?;
-        Ok(Destination { text, addr })
+        Ok(Destination::new(text.trim(), addrs))
     }
 }
 

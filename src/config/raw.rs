@@ -63,6 +63,8 @@ pub struct RawClient {
     pub dst_overrides: Option<Vec<RawDstOverride>>,
     pub web_manager: Option<RawWebManager>,
     pub dedup: Option<bool>,
+    pub link_silence_timeout: Option<u64>,
+    pub resolve_interval: Option<u64>,
 }
 
 /// One element of `client.dstOverrides`.

@@ -1,8 +1,9 @@
 //! Reading the host's interfaces: names, state and addresses.
 //!
 //! Addresses and the running flag come from if-addrs (getifaddrs); the
-//! names of interfaces without any address come from `if_nameindex`, so
-//! `list-interfaces` can show every interface.
+//! names and indexes of all interfaces, also those without any address,
+//! come from `if_nameindex`, so `list-interfaces` can show every interface
+//! and the watcher notices an interface created again under the same name.
 
 use super::InterfaceInfo;
 use std::collections::BTreeMap;
@@ -12,16 +13,20 @@ use std::path::Path;
 /// Every interface of the host, sorted by name.
 pub fn discover() -> io::Result<Vec<InterfaceInfo>> {
     let mut by_name: BTreeMap<String, InterfaceInfo> = BTreeMap::new();
-    for name in interface_names() {
+    for (name, index) in interface_names() {
         by_name
             .entry(name.clone())
-            .or_insert_with(|| InterfaceInfo::new(name));
+            .or_insert_with(|| InterfaceInfo::new(name))
+            .index = index;
     }
     for entry in if_addrs::get_if_addrs()? {
         let info = by_name
             .entry(entry.name.clone())
             .or_insert_with(|| InterfaceInfo::new(entry.name.clone()));
         info.up |= entry.is_oper_up();
+        if info.index == 0 {
+            info.index = entry.index.unwrap_or(0);
+        }
         info.addresses.push(entry.ip());
     }
     for info in by_name.values_mut() {
@@ -33,8 +38,8 @@ pub fn discover() -> io::Result<Vec<InterfaceInfo>> {
     Ok(by_name.into_values().collect())
 }
 
-/// Names of all interfaces, including those without an address.
-fn interface_names() -> Vec<String> {
+/// Names and indexes of all interfaces, including those without an address.
+fn interface_names() -> Vec<(String, u32)> {
     let mut names = Vec::new();
     #[cfg(unix)]
     // SAFETY: if_nameindex returns an array terminated by a zero entry (or
@@ -46,11 +51,12 @@ fn interface_names() -> Vec<String> {
         }
         let mut entry = list;
         while (*entry).if_index != 0 && !(*entry).if_name.is_null() {
-            names.push(
+            names.push((
                 std::ffi::CStr::from_ptr((*entry).if_name)
                     .to_string_lossy()
                     .into_owned(),
-            );
+                (*entry).if_index,
+            ));
             entry = entry.add(1);
         }
         libc::if_freenameindex(list);
@@ -103,5 +109,6 @@ mod tests {
             .expect("every Linux host has lo");
         assert!(lo.addresses.iter().any(|a| a.is_loopback()));
         assert!(!lo.wireguard);
+        assert_ne!(lo.index, 0, "every interface has an index");
     }
 }

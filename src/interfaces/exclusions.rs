@@ -86,6 +86,24 @@ impl Exclusions {
         self.is_excluded(name)
     }
 
+    /// Takes a reloaded `excludedInterfaces`. A run-time change survives
+    /// for the names whose configured state stays the same; for the others
+    /// the new configuration decides. Returns the names whose run-time
+    /// change was forgotten.
+    pub fn reconfigure(&mut self, configured: BTreeSet<String>) -> Vec<String> {
+        let forgotten: Vec<String> = self
+            .swapped
+            .iter()
+            .filter(|name| self.configured.contains(*name) != configured.contains(*name))
+            .cloned()
+            .collect();
+        for name in &forgotten {
+            self.swapped.remove(name);
+        }
+        self.configured = configured;
+        forgotten
+    }
+
     /// Forgets every swap; returns the names whose state changed.
     pub fn reset(&mut self) -> Vec<String> {
         std::mem::take(&mut self.swapped).into_iter().collect()
@@ -129,6 +147,19 @@ mod tests {
         assert!(!ex.is_swapped("eth0"), "back to the configured state");
         assert!(ex.include("docker0"));
         assert!(ex.is_swapped("docker0"));
+    }
+
+    #[test]
+    fn a_reload_decides_again_only_for_the_names_it_changes() {
+        let mut ex = exclusions();
+        ex.exclude("eth1"); // run-time change, untouched by the reload
+        ex.include("docker0"); // run-time change of a name the reload changes
+        let forgotten = ex.reconfigure(["wwan0".to_string()].into());
+        assert_eq!(forgotten, ["docker0".to_string()]);
+        assert!(!ex.is_excluded("docker0"), "no longer configured");
+        assert!(ex.is_excluded("wwan0"), "newly configured");
+        assert!(ex.is_excluded("eth1"), "the run-time exclusion stays");
+        assert_eq!(ex.verdict("eth1"), Some(Unusable::ExcludedAtRunTime));
     }
 
     #[test]

@@ -533,7 +533,7 @@ impl Lab {
         )?;
         for i in 0..self.options.links {
             client.wait_for_log(
-                &format!("link {} up", client_interface(i)),
+                &format!("link {}/IPv4 up", client_interface(i)),
                 Duration::from_secs(10),
             )?;
         }

@@ -7,7 +7,7 @@
 //! addition, documented in docs/api.md.
 
 use super::state::{Facts, Snapshot};
-use crate::actors::interface_report::{InterfaceReport, LinkStatus};
+use crate::actors::interface_report::{InterfaceReport, LinkReport, LinkStatus};
 use crate::actors::server_listener::ClientSnapshot;
 use crate::stats::{EndpointStats, PathStats, get};
 use serde::Serialize;
@@ -63,7 +63,40 @@ pub struct InterfaceEntry {
     pub changed_at_run_time: bool,
     /// Its addresses.
     pub addresses: Vec<String>,
-    /// Totals of every link it had since start; `null` if it never had one.
+    /// Totals of every link it had since start, all families together;
+    /// `null` if it never had one.
+    pub counters: Option<Counters>,
+    /// Its links, one per address family it has or had (IPv4 first).
+    pub links: Vec<LinkEntry>,
+}
+
+/// One link of a client interface: one address family.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkEntry {
+    /// `wan0/IPv4`: how the logs name the link.
+    pub name: String,
+    /// `IPv4` or `IPv6`.
+    pub family: &'static str,
+    /// `active` (a socket is open for it) or `idle`.
+    pub status: &'static str,
+    /// Its source address (or the one it would use); `""` if none.
+    pub sender_address: String,
+    /// The address and port its socket is bound to; `null` unless active.
+    pub local_address: Option<String>,
+    /// Where it sends, as configured (a host name stays a name); `""` if nowhere.
+    pub dst_address: String,
+    /// The address it sends to (what a host name resolved to); `null` if none.
+    pub resolved_dst_address: Option<String>,
+    /// Whole seconds since the server was last heard on it; `null` when not
+    /// active or never heard.
+    pub last: Option<u64>,
+    /// Milliseconds since the server was last heard on it; `null` if never.
+    pub last_ms: Option<u64>,
+    /// Times it was re-created in a row because it heard nothing while the
+    /// other links heard the server (0 once it hears the server).
+    pub silent_recreations: u32,
+    /// Totals of this link since start; `null` if it never ran.
     pub counters: Option<Counters>,
 }
 
@@ -163,6 +196,20 @@ impl Counters {
             receive_duplicates: get(&stats.rx_duplicates),
         }
     }
+
+    /// The sum of several paths' counters; `None` when there are none.
+    pub fn sum<'a>(stats: impl IntoIterator<Item = &'a PathStats>) -> Option<Self> {
+        stats.into_iter().map(Self::read).reduce(|a, b| Self {
+            sent_packets: a.sent_packets + b.sent_packets,
+            sent_bytes: a.sent_bytes + b.sent_bytes,
+            received_packets: a.received_packets + b.received_packets,
+            received_bytes: a.received_bytes + b.received_bytes,
+            send_dropped: a.send_dropped + b.send_dropped,
+            send_errors: a.send_errors + b.send_errors,
+            receive_dropped: a.receive_dropped + b.receive_dropped,
+            receive_duplicates: a.receive_duplicates + b.receive_duplicates,
+        })
+    }
 }
 
 impl WireGuardCounters {
@@ -210,7 +257,8 @@ pub fn get_list(facts: &Facts, snapshot: &Snapshot) -> serde_json::Value {
 }
 
 fn interface_entry(report: &InterfaceReport) -> InterfaceEntry {
-    let age = report.stats.as_ref().and_then(|s| s.last_rx.age());
+    // The freshest of its links: the server was heard on the interface then.
+    let age = report.stats().filter_map(|s| s.last_rx.age()).min();
     let active = report.status == LinkStatus::Active;
     InterfaceEntry {
         name: report.name.clone(),
@@ -227,7 +275,25 @@ fn interface_entry(report: &InterfaceReport) -> InterfaceEntry {
         reason_code: report.reason_code,
         changed_at_run_time: report.changed_at_run_time,
         addresses: report.addresses.iter().map(ToString::to_string).collect(),
-        counters: report.stats.as_deref().map(Counters::read),
+        counters: Counters::sum(report.stats().map(|s| &**s)),
+        links: report.links.iter().map(link_entry).collect(),
+    }
+}
+
+fn link_entry(link: &LinkReport) -> LinkEntry {
+    let age = link.stats.as_ref().and_then(|s| s.last_rx.age());
+    LinkEntry {
+        name: link.key.to_string(),
+        family: link.key.family.name(),
+        status: if link.active { "active" } else { "idle" },
+        sender_address: link.source.map(|ip| ip.to_string()).unwrap_or_default(),
+        local_address: link.local.map(|a| a.to_string()),
+        dst_address: link.destination_text.clone().unwrap_or_default(),
+        resolved_dst_address: link.destination.map(|a| a.to_string()),
+        last: age.filter(|_| link.active).map(|age| age.as_secs()),
+        last_ms: age.map(millis),
+        silent_recreations: link.silent_recreations,
+        counters: link.stats.as_deref().map(Counters::read),
     }
 }
 

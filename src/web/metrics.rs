@@ -4,7 +4,7 @@
 //!
 //! Names follow the Prometheus conventions: an `engarde_` prefix, base
 //! units in the name (`_bytes`, `_seconds`), `_total` on counters, and
-//! labels for what varies (`interface`, `label`, `peer`, `reason`).
+//! labels for what varies (`interface`, `label`, `family`, `peer`, `reason`).
 //! docs/metrics.md lists every metric.
 
 use super::state::{Facts, Snapshot};
@@ -85,9 +85,43 @@ pub fn render(facts: &Facts, role: &str, snapshot: &Snapshot) -> String {
                     excluded,
                 );
             }
+            out.family(
+                "engarde_link_info",
+                "gauge",
+                "1 for each link (interface and address family) running now; the labels say its source, the address its socket is bound to and its destination.",
+            );
+            for i in interfaces {
+                for link in i.links.iter().filter(|l| l.active) {
+                    let mut info = labels(&i.name, &i.label);
+                    info.push(("family", link.key.family.name().to_string()));
+                    info.push((
+                        "source",
+                        link.source.map(|ip| ip.to_string()).unwrap_or_default(),
+                    ));
+                    info.push((
+                        "local",
+                        link.local.map(|a| a.to_string()).unwrap_or_default(),
+                    ));
+                    info.push((
+                        "destination",
+                        link.destination_text.clone().unwrap_or_default(),
+                    ));
+                    info.push((
+                        "resolved",
+                        link.destination.map(|a| a.to_string()).unwrap_or_default(),
+                    ));
+                    out.sample_owned("engarde_link_info", &info, 1);
+                }
+            }
             let rows: Vec<PathRow> = interfaces
                 .iter()
-                .filter_map(|i| Some((labels(&i.name, &i.label), i.stats.as_deref()?)))
+                .flat_map(|i| {
+                    i.links.iter().filter_map(|link| {
+                        let mut row = labels(&i.name, &i.label);
+                        row.push(("family", link.key.family.name().to_string()));
+                        Some((row, link.stats.as_deref()?))
+                    })
+                })
                 .collect();
             out.paths("engarde_link", "link", &rows);
             out.wireguard(wireguard, true);

@@ -10,10 +10,7 @@ use tokio::net::UdpSocket;
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
 pub fn destination(addr: SocketAddr) -> Destination {
-    Destination {
-        text: addr.to_string(),
-        addr,
-    }
+    Destination::literal(addr)
 }
 
 pub fn client_config(listen: SocketAddr, server: SocketAddr) -> ClientConfig {
@@ -27,6 +24,8 @@ pub fn client_config(listen: SocketAddr, server: SocketAddr) -> ClientConfig {
         dst_overrides: Default::default(),
         web_manager: None,
         dedup: true,
+        link_silence_timeout: engarde::config::DEFAULT_LINK_SILENCE_TIMEOUT,
+        resolve_interval: engarde::config::DEFAULT_RESOLVE_INTERVAL,
     }
 }
 
@@ -48,14 +47,7 @@ pub fn server_config(
 
 /// A loopback "link" without SO_BINDTODEVICE.
 pub fn loopback_link(name: &str, source: &str, server: SocketAddr) -> LinkSpec {
-    LinkSpec {
-        name: name.into(),
-        device: None,
-        source: source.parse::<IpAddr>().unwrap(),
-        destination: server,
-        destination_text: server.to_string(),
-        label: None,
-    }
+    LinkSpec::fixed(name, source.parse::<IpAddr>().unwrap(), server)
 }
 
 pub async fn bind_loopback() -> UdpSocket {
