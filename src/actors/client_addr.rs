@@ -171,7 +171,7 @@ impl ClientAddr {
         if idle >= self.timeout {
             info!(
                 "client {} expired: nothing received for {} s",
-                self.peer,
+                crate::net::sockaddr::unmap_socket(self.peer),
                 self.timeout.as_secs_f32()
             );
             ctx.stop();

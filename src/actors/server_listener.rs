@@ -11,6 +11,7 @@ use super::messages::{PacketSender, PathId, WgPacket};
 use super::wireguard_endpoint::WireGuardEndpoint;
 use crate::log_limit::{LogLimiter, suppressed_note};
 use crate::net::DatagramStream;
+use crate::net::sockaddr::unmap_socket;
 use crate::net::socket::client_reply_socket;
 use crate::packet::PacketBatch;
 use crate::stats::{LastSeen, PathStats, add};
@@ -139,7 +140,11 @@ impl ServerListener {
         let stats = Arc::new(PathStats::with_last_rx(LastSeen::now()));
         add(&stats.rx_packets, 1);
         add(&stats.rx_bytes, bytes as u64);
-        info!("client {peer} is new (it talks to {local_addr})");
+        info!(
+            "client {} is new (it talks to {})",
+            unmap_socket(peer),
+            unmap_socket(local_addr)
+        );
         ClientAddr::new(ClientAddrParts {
             id,
             peer,

@@ -110,6 +110,12 @@ pub fn unmap(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// [`unmap`] for a socket address: `[::ffff:a.b.c.d]:p` → `a.b.c.d:p`, for
+/// logs and reports (a dual-stack listener sees IPv4 clients mapped).
+pub fn unmap_socket(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(unmap(addr.ip()), addr.port())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -86,9 +86,21 @@ pub fn link_socket(source: IpAddr, device: Option<&str>) -> io::Result<UdpSocket
     Ok(socket.into())
 }
 
+/// `[::]` means both families whatever `net.ipv6.bindv6only` says, and a
+/// v4-mapped address needs a socket that takes IPv4.
+fn allow_ipv4_on_ipv6(socket: &Socket, addr: SocketAddr) -> io::Result<()> {
+    if let SocketAddr::V6(v6) = addr {
+        if v6.ip().is_unspecified() || v6.ip().to_ipv4_mapped().is_some() {
+            socket.set_only_v6(false)?;
+        }
+    }
+    Ok(())
+}
+
 /// A plain listening socket (the client's WireGuard-facing socket).
 pub fn listen_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
     let socket = udp_socket(Domain::for_address(addr))?;
+    allow_ipv4_on_ipv6(&socket, addr)?;
     socket.bind(&SockAddr::from(addr))?;
     Ok(socket.into())
 }
@@ -104,9 +116,11 @@ pub fn shared_listen_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
     let domain = Domain::for_address(addr);
     {
         let probe = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+        allow_ipv4_on_ipv6(&probe, addr)?;
         probe.bind(&SockAddr::from(addr))?;
     }
     let socket = udp_socket(domain)?;
+    allow_ipv4_on_ipv6(&socket, addr)?;
     socket.set_reuse_address(true)?;
     enable_local_address_reports(&socket, addr)?;
     socket.bind(&SockAddr::from(addr))?;
@@ -150,6 +164,7 @@ fn enable_local_address_reports(socket: &Socket, addr: SocketAddr) -> io::Result
 /// send buffer (GUIDE §1).
 pub fn client_reply_socket(local: SocketAddr, peer: SocketAddr) -> io::Result<UdpSocket> {
     let socket = udp_socket(Domain::for_address(local))?;
+    allow_ipv4_on_ipv6(&socket, local)?;
     socket.set_reuse_address(true)?;
     socket.bind(&SockAddr::from(local))?;
     socket.connect(&SockAddr::from(peer))?;

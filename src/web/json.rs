@@ -300,7 +300,7 @@ fn link_entry(link: &LinkReport) -> LinkEntry {
 fn socket_entry(client: &ClientSnapshot) -> SocketEntry {
     let age = client.stats.last_rx.age();
     SocketEntry {
-        address: client.peer.to_string(),
+        address: crate::net::sockaddr::unmap_socket(client.peer).to_string(),
         last: age.map(|age| age.as_secs()),
         last_ms: age.map(millis),
         counters: Counters::read(&client.stats),

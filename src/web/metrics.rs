@@ -135,7 +135,10 @@ pub fn render(facts: &Facts, role: &str, snapshot: &Snapshot) -> String {
             out.sample("engarde_peers_active", &[], clients.len());
             let rows: Vec<PathRow> = clients
                 .iter()
-                .map(|c| (vec![("peer", c.peer.to_string())], &*c.stats))
+                .map(|c| {
+                    let peer = crate::net::sockaddr::unmap_socket(c.peer);
+                    (vec![("peer", peer.to_string())], &*c.stats)
+                })
                 .collect();
             out.paths("engarde_peer", "client address", &rows);
             out.wireguard(wireguard, false);
