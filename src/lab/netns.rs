@@ -88,7 +88,14 @@ impl Drop for Netns {
     fn drop(&mut self) {
         kill_processes_in(&self.name);
         let _ = run("ip", &["netns", "del", &self.name]);
+        let _ = std::fs::remove_dir_all(etc_dir(&self.name));
     }
+}
+
+/// `/etc/netns/NAME`: files there (a `hosts`, say) are mounted over
+/// `/etc` for programs started with `ip netns exec NAME`.
+pub fn etc_dir(name: &str) -> std::path::PathBuf {
+    std::path::Path::new("/etc/netns").join(name)
 }
 
 /// Kills whatever still runs in namespace `name`.
@@ -123,6 +130,7 @@ pub fn sweep_stale() {
         if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
             kill_processes_in(name);
             let _ = run("ip", &["netns", "del", name]);
+            let _ = std::fs::remove_dir_all(etc_dir(name));
         }
     }
 }

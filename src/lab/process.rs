@@ -96,6 +96,12 @@ impl Daemon {
         }
     }
 
+    /// Sends `signal` (e.g. SIGHUP) without waiting.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's PID.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
     /// Sends `signal` and waits up to `timeout` for the exit status.
     pub fn signal_and_wait(
         &mut self,

@@ -14,6 +14,13 @@
 //! its own subnet (`dstOverrides`); with [`Scenario::Routed`] every link
 //! sends to one server address (192.0.2.1 on the server's loopback) through a
 //! default route per link, as on a multi-WAN host.
+//!
+//! [`Families`] chooses the links' address families: IPv4 as above; IPv6
+//! only (`fd00:i::2` — `fd00:i::1`, the routed server at `fd00:ff::1`, and
+//! engarde and WireGuard talking over `[::1]`); or both, with every
+//! destination written as a host name that resolves to both families
+//! (`linkI.server.lab`, `server.lab`) through a hosts file that `ip netns
+//! exec` mounts over `/etc/hosts` for the client (`/etc/netns/NS/hosts`).
 
 use super::cmd::{ip, run_in};
 use super::netns::{Netns, sweep_stale, unique_name};
@@ -21,7 +28,7 @@ use super::process::Daemon;
 use super::wireguard::{KeyPair, Peer, WireGuard};
 use std::collections::BTreeMap;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -33,6 +40,8 @@ pub const CLIENT_PORT: u16 = 59401;
 pub const WIREGUARD_PORT: u16 = 51820;
 /// The server's single address in [`Scenario::Routed`].
 pub const ROUTED_SERVER_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+/// The server's single IPv6 address in [`Scenario::Routed`].
+pub const ROUTED_SERVER_IP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xff, 0, 0, 0, 0, 0, 1);
 /// Links the configuration has overrides for, so links added later work.
 const MAX_LINKS: usize = 8;
 
@@ -43,6 +52,30 @@ pub enum Scenario {
     Overrides,
     /// README scenario 1: one server address, reached through a default route per link.
     Routed,
+}
+
+/// The address families of the links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Families {
+    /// IPv4 addresses only (10.0.i.x).
+    V4,
+    /// IPv6 addresses only (fd00:i::x); engarde and WireGuard talk over `[::1]`.
+    V6,
+    /// Both, each link carrying an IPv4 and an IPv6 engarde link; the
+    /// destinations are host names with both kinds of address.
+    Dual,
+}
+
+impl Families {
+    /// The lab gives links IPv4 addresses.
+    pub fn ipv4(self) -> bool {
+        self != Self::V6
+    }
+
+    /// The lab gives links IPv6 addresses.
+    pub fn ipv6(self) -> bool {
+        self != Self::V4
+    }
 }
 
 /// How to build a lab.
@@ -72,6 +105,18 @@ pub struct LabOptions {
     pub client_extra: Vec<String>,
     /// Extra YAML lines for the server section.
     pub server_extra: Vec<String>,
+    /// The links' address families.
+    pub families: Families,
+    /// Write destinations as host names (`linkI.server.lab`), resolved
+    /// through the client namespace's hosts file (always so with
+    /// [`Families::Dual`]).
+    pub host_names: bool,
+    /// A command engarde-client is started through (its program and
+    /// arguments, then the binary and its arguments follow), e.g. `setpriv`
+    /// dropping root; empty: started directly.
+    pub client_wrapper: Vec<String>,
+    /// The same for engarde-server.
+    pub server_wrapper: Vec<String>,
 }
 
 impl LabOptions {
@@ -89,7 +134,16 @@ impl LabOptions {
             with_wireguard: true,
             client_extra: Vec::new(),
             server_extra: Vec::new(),
+            families: Families::V4,
+            host_names: false,
+            client_wrapper: Vec::new(),
+            server_wrapper: Vec::new(),
         }
+    }
+
+    /// Destinations are written as host names.
+    pub fn uses_host_names(&self) -> bool {
+        self.host_names || self.families == Families::Dual
     }
 }
 
@@ -141,6 +195,25 @@ pub fn server_link_ip(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(10, 0, i as u8, 1)
 }
 
+/// The server's IPv6 address on link `i`.
+pub fn server_link_ip6(i: usize) -> Ipv6Addr {
+    Ipv6Addr::new(0xfd00, i as u16, 0, 0, 0, 0, 0, 1)
+}
+
+/// The host name of the server's addresses on link `i` (both families).
+pub fn server_link_name(i: usize) -> String {
+    format!("link{i}.server.lab")
+}
+
+/// The host name of the routed server's address (both families).
+pub const ROUTED_SERVER_NAME: &str = "server.lab";
+
+/// Where the lab's hosts file for namespace `ns` lives (`ip netns exec`
+/// mounts it over `/etc/hosts`; [`Netns`] removes the directory).
+fn hosts_dir(ns: &str) -> PathBuf {
+    super::netns::etc_dir(ns)
+}
+
 /// The tunnel addresses: (client, server).
 pub fn tunnel_ips() -> (Ipv4Addr, Ipv4Addr) {
     (Ipv4Addr::new(10, 99, 0, 1), Ipv4Addr::new(10, 99, 0, 2))
@@ -170,6 +243,21 @@ impl Lab {
             )?;
         }
         let server = Netns::create(&format!("{name}-s"))?;
+        // Static IPv6 addresses stay while a link is down, as IPv4 ones do
+        // (otherwise the kernel deletes them and nothing would add them back).
+        for ns in [client.name(), server.name()] {
+            for scope in ["all", "default"] {
+                run_in(
+                    ns,
+                    "sysctl",
+                    &[
+                        "-q",
+                        "-w",
+                        &format!("net.ipv6.conf.{scope}.keep_addr_on_down=1"),
+                    ],
+                )?;
+            }
+        }
         let (client_tunnel, server_tunnel) = tunnel_ips();
         let (wireguard_client, wireguard_server) = if options.with_wireguard {
             let keys = (KeyPair::generate()?, KeyPair::generate()?);
@@ -209,10 +297,21 @@ impl Lab {
         };
         if lab.options.scenario == Scenario::Routed {
             // On lo rather than a dummy interface: not every kernel has the dummy driver.
-            ip(
-                lab.server.name(),
-                &format!("addr add {ROUTED_SERVER_IP}/32 dev lo"),
-            )?;
+            if lab.options.families.ipv4() {
+                ip(
+                    lab.server.name(),
+                    &format!("addr add {ROUTED_SERVER_IP}/32 dev lo"),
+                )?;
+            }
+            if lab.options.families.ipv6() {
+                ip(
+                    lab.server.name(),
+                    &format!("addr add {ROUTED_SERVER_IP6}/128 dev lo"),
+                )?;
+            }
+        }
+        if lab.options.uses_host_names() {
+            lab.write_hosts_file()?;
         }
         for i in 0..lab.options.links {
             lab.add_link(i)?;
@@ -238,7 +337,12 @@ impl Lab {
         &self.options
     }
 
-    /// Where engarde-client's links send (the `dstAddr` of link `i`).
+    /// The options, to change before [`Lab::write_configs`] (a reload).
+    pub fn options_mut(&mut self) -> &mut LabOptions {
+        &mut self.options
+    }
+
+    /// Where engarde-client's IPv4 links send (the `dstAddr` of link `i`).
     pub fn destination(&self, i: usize) -> SocketAddr {
         match self.options.scenario {
             Scenario::Overrides => SocketAddr::new(IpAddr::V4(server_link_ip(i)), SERVER_PORT),
@@ -246,9 +350,82 @@ impl Lab {
         }
     }
 
+    /// Where engarde-client's IPv6 links send.
+    pub fn destination6(&self, i: usize) -> SocketAddr {
+        match self.options.scenario {
+            Scenario::Overrides => SocketAddr::new(IpAddr::V6(server_link_ip6(i)), SERVER_PORT),
+            Scenario::Routed => SocketAddr::new(IpAddr::V6(ROUTED_SERVER_IP6), SERVER_PORT),
+        }
+    }
+
+    /// The `dstAddr` text of link `i`, as the configuration writes it.
+    pub fn destination_text(&self, i: usize) -> String {
+        match (self.options.uses_host_names(), self.options.scenario) {
+            (true, Scenario::Overrides) => format!("{}:{SERVER_PORT}", server_link_name(i)),
+            (true, Scenario::Routed) => format!("{ROUTED_SERVER_NAME}:{SERVER_PORT}"),
+            (false, _) if self.options.families == Families::V6 => self.destination6(i).to_string(),
+            (false, _) => self.destination(i).to_string(),
+        }
+    }
+
     /// The client's current address on link `i`.
     pub fn client_link_ip(&self, i: usize) -> Ipv4Addr {
         Ipv4Addr::new(10, 0, i as u8, *self.client_hosts.get(&i).unwrap_or(&2))
+    }
+
+    /// The client's IPv6 address on link `i`.
+    pub fn client_link_ip6(&self, i: usize) -> Ipv6Addr {
+        Ipv6Addr::new(0xfd00, i as u16, 0, 0, 0, 0, 0, 2)
+    }
+
+    /// The names of the engarde links the client should run: `wanI/IPv4`
+    /// and/or `wanI/IPv6` for each link.
+    pub fn expected_links(&self, i: usize) -> Vec<String> {
+        let mut links = Vec::new();
+        if self.options.families.ipv4() {
+            links.push(format!("{}/IPv4", client_interface(i)));
+        }
+        if self.options.families.ipv6() {
+            links.push(format!("{}/IPv6", client_interface(i)));
+        }
+        links
+    }
+
+    /// Writes (again) the client namespace's hosts file: each link's server
+    /// name with the addresses of the lab's families. `ip netns exec` mounts
+    /// it for processes started afterwards; writing it again in place
+    /// changes what a running engarde-client resolves.
+    pub fn write_hosts_file(&self) -> io::Result<()> {
+        let mut hosts = String::from("127.0.0.1 localhost\n::1 localhost\n");
+        let mut entry = |v4: IpAddr, v6: IpAddr, name: &str| {
+            if self.options.families.ipv4() {
+                hosts.push_str(&format!("{v4} {name}\n"));
+            }
+            if self.options.families.ipv6() {
+                hosts.push_str(&format!("{v6} {name}\n"));
+            }
+        };
+        for i in 0..MAX_LINKS {
+            entry(
+                server_link_ip(i).into(),
+                server_link_ip6(i).into(),
+                &server_link_name(i),
+            );
+        }
+        entry(
+            ROUTED_SERVER_IP.into(),
+            ROUTED_SERVER_IP6.into(),
+            ROUTED_SERVER_NAME,
+        );
+        self.write_hosts(&hosts)
+    }
+
+    /// Replaces the client namespace's hosts file with `text` (in place,
+    /// so a running engarde-client sees it).
+    pub fn write_hosts(&self, text: &str) -> io::Result<()> {
+        let dir = hosts_dir(self.client.name());
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("hosts"), text)
     }
 
     /// Creates link `i` (a veth pair with addresses, and a route in the
@@ -277,14 +454,27 @@ impl Lab {
             ],
         )?;
         self.client_hosts.insert(i, 2);
-        ip(
-            self.client.name(),
-            &format!("addr add {}/24 dev {wan}", self.client_link_ip(i)),
-        )?;
-        ip(
-            self.server.name(),
-            &format!("addr add {}/24 dev {lan}", server_link_ip(i)),
-        )?;
+        if self.options.families.ipv4() {
+            ip(
+                self.client.name(),
+                &format!("addr add {}/24 dev {wan}", self.client_link_ip(i)),
+            )?;
+            ip(
+                self.server.name(),
+                &format!("addr add {}/24 dev {lan}", server_link_ip(i)),
+            )?;
+        }
+        if self.options.families.ipv6() {
+            // nodad: usable at once, as a static address after its check.
+            ip(
+                self.client.name(),
+                &format!("addr add {}/64 dev {wan} nodad", self.client_link_ip6(i)),
+            )?;
+            ip(
+                self.server.name(),
+                &format!("addr add {}/64 dev {lan} nodad", server_link_ip6(i)),
+            )?;
+        }
         ip(self.server.name(), &format!("link set {lan} up"))?;
         ip(self.client.name(), &format!("link set {wan} up"))?;
         self.add_route(i)
@@ -292,15 +482,28 @@ impl Lab {
 
     fn add_route(&self, i: usize) -> io::Result<()> {
         if self.options.scenario == Scenario::Routed {
-            ip(
-                self.client.name(),
-                &format!(
-                    "route replace default via {} dev {} metric {}",
-                    server_link_ip(i),
-                    client_interface(i),
-                    100 + i
-                ),
-            )?;
+            if self.options.families.ipv4() {
+                ip(
+                    self.client.name(),
+                    &format!(
+                        "route replace default via {} dev {} metric {}",
+                        server_link_ip(i),
+                        client_interface(i),
+                        100 + i
+                    ),
+                )?;
+            }
+            if self.options.families.ipv6() {
+                ip(
+                    self.client.name(),
+                    &format!(
+                        "-6 route replace default via {} dev {} metric {}",
+                        server_link_ip6(i),
+                        client_interface(i),
+                        100 + i
+                    ),
+                )?;
+            }
         }
         Ok(())
     }
@@ -467,10 +670,32 @@ impl Lab {
         Ok(())
     }
 
-    fn write_configs(&self) -> io::Result<(PathBuf, PathBuf)> {
+    /// The loopback address engarde and WireGuard talk over on each side.
+    fn local_ip(&self) -> IpAddr {
+        if self.options.families == Families::V6 {
+            IpAddr::V6(Ipv6Addr::LOCALHOST)
+        } else {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        }
+    }
+
+    /// The client's configuration file.
+    pub fn client_config_path(&self) -> PathBuf {
+        self.dir.join("client.yml")
+    }
+
+    /// The server's configuration file.
+    pub fn server_config_path(&self) -> PathBuf {
+        self.dir.join("server.yml")
+    }
+
+    /// Writes both configuration files from the options (again, after a
+    /// test changed them through [`Lab::options_mut`], e.g. before a reload).
+    pub fn write_configs(&self) -> io::Result<(PathBuf, PathBuf)> {
         let mut client = format!(
-            "client:\n  description: \"lab client\"\n  listenAddr: \"127.0.0.1:{CLIENT_PORT}\"\n  dstAddr: \"{}\"\n  writeTimeout: 10\n",
-            self.destination(0)
+            "client:\n  description: \"lab client\"\n  listenAddr: \"{}\"\n  dstAddr: \"{}\"\n  writeTimeout: 10\n",
+            SocketAddr::new(self.local_ip(), CLIENT_PORT),
+            self.destination_text(0)
         );
         if self.options.scenario == Scenario::Overrides {
             client.push_str("  dstOverrides:\n");
@@ -478,22 +703,28 @@ impl Lab {
                 client.push_str(&format!(
                     "    - ifName: \"{}\"\n      dstAddr: \"{}\"\n",
                     client_interface(i),
-                    self.destination(i)
+                    self.destination_text(i)
                 ));
             }
         }
         for line in &self.options.client_extra {
             client.push_str(&format!("  {line}\n"));
         }
+        let listen = if self.options.families.ipv6() {
+            "[::]"
+        } else {
+            "0.0.0.0"
+        };
         let mut server = format!(
-            "server:\n  description: \"lab server\"\n  listenAddr: \"0.0.0.0:{SERVER_PORT}\"\n  dstAddr: \"127.0.0.1:{WIREGUARD_PORT}\"\n  clientTimeout: {}\n",
+            "server:\n  description: \"lab server\"\n  listenAddr: \"{listen}:{SERVER_PORT}\"\n  dstAddr: \"{}\"\n  clientTimeout: {}\n",
+            SocketAddr::new(self.local_ip(), WIREGUARD_PORT),
             self.options.client_timeout_secs
         );
         for line in &self.options.server_extra {
             server.push_str(&format!("  {line}\n"));
         }
-        let client_path = self.dir.join("client.yml");
-        let server_path = self.dir.join("server.yml");
+        let client_path = self.client_config_path();
+        let server_path = self.server_config_path();
         std::fs::write(&client_path, client)?;
         std::fs::write(&server_path, server)?;
         Ok((client_path, server_path))
@@ -514,28 +745,39 @@ impl Lab {
     pub fn start_engarde(&mut self) -> io::Result<()> {
         let (client_config, server_config) = self.write_configs()?;
         let env = self.daemon_env();
-        let mut server = Daemon::start(
+        let start =
+            |name: &str, ns: &str, wrapper: &[String], binary: &PathBuf, config: &PathBuf| {
+                let config = config.to_str().expect("UTF-8 path");
+                let log = self.dir.join(format!("{name}.log"));
+                match wrapper.split_first() {
+                    None => Daemon::start(name, ns, binary, &[config], &env, log),
+                    Some((program, arguments)) => {
+                        let mut args: Vec<&str> = arguments.iter().map(String::as_str).collect();
+                        args.push(binary.to_str().expect("UTF-8 path"));
+                        args.push(config);
+                        Daemon::start(name, ns, std::path::Path::new(program), &args, &env, log)
+                    }
+                }
+            };
+        let mut server = start(
             "engarde-server",
             self.server.name(),
+            &self.options.server_wrapper,
             &self.options.server_binary,
-            &[server_config.to_str().expect("UTF-8 path")],
-            &env,
-            self.dir.join("engarde-server.log"),
+            &server_config,
         )?;
         server.wait_for_log("listening for clients", Duration::from_secs(10))?;
-        let mut client = Daemon::start(
+        let mut client = start(
             "engarde-client",
             self.client.name(),
+            &self.options.client_wrapper,
             &self.options.client_binary,
-            &[client_config.to_str().expect("UTF-8 path")],
-            &env,
-            self.dir.join("engarde-client.log"),
+            &client_config,
         )?;
         for i in 0..self.options.links {
-            client.wait_for_log(
-                &format!("link {}/IPv4 up", client_interface(i)),
-                Duration::from_secs(10),
-            )?;
+            for link in self.expected_links(i) {
+                client.wait_for_log(&format!("link {link} up"), Duration::from_secs(10))?;
+            }
         }
         self.engarde_server = Some(server);
         self.engarde_client = Some(client);
@@ -554,7 +796,9 @@ impl Lab {
         let (client_tunnel, server_tunnel) = tunnel_ips();
         let (wireguard_client, wireguard_server) = self.wireguards()?;
         let endpoint = if self.options.with_engarde {
-            format!("127.0.0.1:{CLIENT_PORT}")
+            SocketAddr::new(self.local_ip(), CLIENT_PORT).to_string()
+        } else if self.options.families == Families::V6 {
+            SocketAddr::new(self.destination6(0).ip(), WIREGUARD_PORT).to_string()
         } else {
             SocketAddr::new(self.destination(0).ip(), WIREGUARD_PORT).to_string()
         };

@@ -80,3 +80,51 @@ pub fn time_until_logged(
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// Port of both management interfaces in labs that enable them (on
+/// loopback inside each namespace).
+pub const WEB_PORT: u16 = 8080;
+
+/// Enables the management interface of both daemons on 127.0.0.1:WEB_PORT.
+pub fn with_web_manager(options: &mut LabOptions) {
+    let lines = [
+        "webManager:".to_string(),
+        format!("  listenAddr: \"127.0.0.1:{WEB_PORT}\""),
+    ];
+    options.client_extra.extend(lines.clone());
+    options.server_extra.extend(lines);
+}
+
+/// `GET path` on the client's (or the server's) management interface, from
+/// inside its namespace, as JSON.
+pub fn api_get(lab: &Lab, client_side: bool, path: &'static str) -> serde_json::Value {
+    let ns = if client_side {
+        &lab.client
+    } else {
+        &lab.server
+    };
+    ns.run(move || {
+        super::http::request(
+            std::net::SocketAddr::from(([127, 0, 0, 1], WEB_PORT)),
+            "GET",
+            path,
+            &[],
+            b"",
+        )
+    })
+    .expect("a thread in the namespace")
+    .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    .json()
+}
+
+/// The links of the client's get-list, flattened: (name, entry).
+pub fn client_links(lab: &Lab) -> Vec<(String, serde_json::Value)> {
+    let list = api_get(lab, true, "/api/v1/get-list");
+    list["interfaces"]
+        .as_array()
+        .expect("interfaces")
+        .iter()
+        .flat_map(|i| i["links"].as_array().cloned().unwrap_or_default())
+        .map(|link| (link["name"].as_str().unwrap().to_string(), link))
+        .collect()
+}
