@@ -128,3 +128,54 @@ pub fn client_links(lab: &Lab) -> Vec<(String, serde_json::Value)> {
         .map(|link| (link["name"].as_str().unwrap().to_string(), link))
         .collect()
 }
+
+/// The time stamp of an engarde log line (`[2026-01-02T03:04:05.678Z …`).
+pub fn log_time(line: &str) -> Option<std::time::SystemTime> {
+    let stamp = line.strip_prefix('[')?.split_whitespace().next()?;
+    let (date, time) = stamp.strip_suffix('Z')?.split_once('T')?;
+    let mut date = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (date.next()??, date.next()??, date.next()??);
+    let (hms, millis) = time.split_once('.')?;
+    let mut hms = hms.split(':').map(|p| p.parse::<i64>().ok());
+    let (hour, minute, second) = (hms.next()??, hms.next()??, hms.next()??);
+    let millis: i64 = millis.parse().ok()?;
+    // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let ms = ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis;
+    Some(std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).ok()?))
+}
+
+/// Waits until a line containing `needle`, stamped at or after `since`
+/// (to the millisecond), appears in `log()`; returns the time from `since`
+/// to that line's stamp.
+pub fn logged_after(
+    log: impl Fn() -> String,
+    needle: &str,
+    since: std::time::SystemTime,
+    timeout: Duration,
+) -> Duration {
+    let floor = since - Duration::from_millis(1);
+    let started = Instant::now();
+    loop {
+        let text = log();
+        let hit = text
+            .lines()
+            .filter(|line| line.contains(needle))
+            .filter_map(log_time)
+            .find(|stamp| *stamp >= floor);
+        if let Some(stamp) = hit {
+            return stamp.duration_since(since).unwrap_or(Duration::ZERO);
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "\"{needle}\" not logged within {timeout:?} of the change:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
