@@ -1,7 +1,10 @@
 //! What the two binaries share: argument parsing, logging set-up, and
-//! running a daemon until SIGINT/SIGTERM with a clean exit status.
+//! running a daemon until SIGINT/SIGTERM with a clean exit status,
+//! reloading its configuration on SIGHUP.
 
 use crate::error::StartError;
+use crate::reload::Reload;
+use crate::shutdown::SignalRequest;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
@@ -61,16 +64,22 @@ pub fn init_logging() {
     .init();
 }
 
-/// Runs `start` inside an actix system, then waits for SIGINT or SIGTERM.
-/// A failure is printed as `program: error` on stderr.
-pub fn run_daemon<T>(program: &str, start: impl FnOnce() -> Result<T, StartError>) -> ExitCode {
+/// Runs `start` inside an actix system, then waits for SIGINT or SIGTERM;
+/// SIGHUP meanwhile reloads the configuration ([`Reload`]). A failure to
+/// start is printed as `program: error` on stderr.
+pub fn run_daemon<T: Reload>(
+    program: &str,
+    start: impl FnOnce() -> Result<T, StartError>,
+) -> ExitCode {
     crate::net::io_mode::configure_from_env();
     let system = actix::System::new();
     let result = system.block_on(async move {
-        let signals = crate::shutdown::ShutdownSignals::install()
+        let mut signals = crate::shutdown::ShutdownSignals::install()
             .map_err(|source| StartError::Signals { source })?;
-        let running = start()?;
-        signals.wait().await;
+        let mut running = start()?;
+        while signals.next().await == SignalRequest::Reload {
+            running.reload().await;
+        }
         drop(running);
         Ok::<(), StartError>(())
     });

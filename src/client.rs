@@ -48,6 +48,27 @@ pub struct RunningClient {
     pub watcher: Addr<InterfaceWatcher>,
     /// The management interface, when `webManager` enables it.
     pub web: Option<WebServer>,
+    /// When the client started (the metrics say so, across a restart of
+    /// the management interface by a reload).
+    pub started: std::time::SystemTime,
+}
+
+impl RunningClient {
+    /// What the management interface is started with, for `config`.
+    pub fn web_context(&self, config: &ClientConfig) -> web::Context {
+        web::Context {
+            facts: Facts {
+                description: config.description.clone(),
+                listen_address: self.listen_addr.to_string(),
+                dst_address: String::new(),
+                started: self.started,
+            },
+            daemon: Daemon::Client {
+                watcher: self.watcher.clone(),
+                wireguard: Arc::clone(&self.endpoint_stats),
+            },
+        }
+    }
 }
 
 /// Starts the client's actors; call from within a running actix `System`.
@@ -91,29 +112,16 @@ pub fn start_client(
         crate::VERSION,
         config.dst_addr.text
     );
-    let web = match &config.web_manager {
-        Some(web_config) => Some(web::start(
-            web_config,
-            web::Context {
-                facts: Facts {
-                    description: config.description.clone(),
-                    listen_address: listen_addr.to_string(),
-                    dst_address: String::new(),
-                    started: std::time::SystemTime::now(),
-                },
-                daemon: Daemon::Client {
-                    watcher: watcher.clone(),
-                    wireguard: Arc::clone(&endpoint_stats),
-                },
-            },
-        )?),
-        None => None,
-    };
-    Ok(RunningClient {
+    let mut running = RunningClient {
         listen_addr,
         endpoint,
         endpoint_stats,
         watcher,
-        web,
-    })
+        web: None,
+        started: std::time::SystemTime::now(),
+    };
+    if let Some(web_config) = &config.web_manager {
+        running.web = Some(web::start(web_config, running.web_context(config))?);
+    }
+    Ok(running)
 }

@@ -18,6 +18,7 @@
 //! - [`client`], [`server`]: starting each daemon's actors.
 //! - [`web`]: the management interface (page, JSON API, Prometheus metrics).
 //! - [`cli`], [`list_interfaces`], [`shutdown`]: what the binaries share.
+//! - [`reload`]: SIGHUP reads the configuration again and applies it live.
 //! - [`log_limit`]: rate-limited logging of per-packet problems.
 //! - [`lab`]: the network-namespace lab used by tests, the demo and benchmarks.
 //! - [`bench`]: the measurements of `engarde-bench`.
@@ -35,6 +36,7 @@ pub mod list_interfaces;
 pub mod log_limit;
 pub mod net;
 pub mod packet;
+pub mod reload;
 pub mod server;
 pub mod shutdown;
 pub mod stats;

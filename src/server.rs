@@ -27,6 +27,27 @@ pub struct RunningServer {
     pub listener: Addr<ServerListener>,
     /// The management interface, when `webManager` enables it.
     pub web: Option<WebServer>,
+    /// When the server started (kept across a restart of the management
+    /// interface by a reload).
+    pub started: std::time::SystemTime,
+}
+
+impl RunningServer {
+    /// What the management interface is started with, for `config`.
+    pub fn web_context(&self, config: &ServerConfig) -> web::Context {
+        web::Context {
+            facts: Facts {
+                description: config.description.clone(),
+                listen_address: self.listen_addr.to_string(),
+                dst_address: config.dst_addr.text.clone(),
+                started: self.started,
+            },
+            daemon: Daemon::Server {
+                listener: self.listener.clone(),
+                wireguard: Arc::clone(&self.endpoint_stats),
+            },
+        }
+    }
 }
 
 /// Starts the server's actors; call from within a running actix `System`.
@@ -71,30 +92,17 @@ pub fn start_server(config: &ServerConfig) -> Result<RunningServer, StartError> 
         config.dst_addr.text,
         config.client_timeout.as_secs()
     );
-    let web = match &config.web_manager {
-        Some(web_config) => Some(web::start(
-            web_config,
-            web::Context {
-                facts: Facts {
-                    description: config.description.clone(),
-                    listen_address: listen_addr.to_string(),
-                    dst_address: config.dst_addr.text.clone(),
-                    started: std::time::SystemTime::now(),
-                },
-                daemon: Daemon::Server {
-                    listener: listener.clone(),
-                    wireguard: Arc::clone(&endpoint_stats),
-                },
-            },
-        )?),
-        None => None,
-    };
-    Ok(RunningServer {
+    let mut running = RunningServer {
         listen_addr,
         upstream_addr,
         endpoint,
         endpoint_stats,
         listener,
-        web,
-    })
+        web: None,
+        started: std::time::SystemTime::now(),
+    };
+    if let Some(web_config) = &config.web_manager {
+        running.web = Some(web::start(web_config, running.web_context(config))?);
+    }
+    Ok(running)
 }

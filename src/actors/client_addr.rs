@@ -215,6 +215,16 @@ impl StreamHandler<WgPacketGroup> for ClientAddr {
     }
 }
 
+/// A reloaded `clientTimeout` (checked a few times a second at most, so a
+/// shorter one takes effect within a second).
+impl Handler<super::server_listener::SetClientTimeout> for ClientAddr {
+    type Result = ();
+
+    fn handle(&mut self, message: super::server_listener::SetClientTimeout, _: &mut Self::Context) {
+        self.timeout = message.0;
+    }
+}
+
 /// Datagrams arriving on the own socket.
 impl StreamHandler<io::Result<Arc<PacketBatch>>> for ClientAddr {
     fn handle(&mut self, item: io::Result<Arc<PacketBatch>>, _: &mut Self::Context) {

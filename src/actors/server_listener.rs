@@ -32,6 +32,8 @@ pub const MAX_CLIENT_ADDRESSES: usize = 1024;
 struct KnownClient {
     id: PathId,
     stats: Arc<PathStats>,
+    /// Its actor, told when `clientTimeout` is reloaded.
+    actor: Addr<ClientAddr>,
 }
 
 /// The actor.
@@ -145,7 +147,7 @@ impl ServerListener {
             unmap_socket(peer),
             unmap_socket(local_addr)
         );
-        ClientAddr::new(ClientAddrParts {
+        let actor = ClientAddr::new(ClientAddrParts {
             id,
             peer,
             socket,
@@ -157,7 +159,7 @@ impl ServerListener {
             stats: Arc::clone(&stats),
         })
         .start();
-        self.clients.insert(peer, KnownClient { id, stats });
+        self.clients.insert(peer, KnownClient { id, stats, actor });
     }
 }
 
@@ -208,6 +210,22 @@ impl Handler<ForeignSenders> for ServerListener {
                 Some(client) => client.stats.last_rx.touch(),
                 None => self.new_client(peer, local, 0, ctx),
             }
+        }
+    }
+}
+
+/// A reloaded `clientTimeout`: for new client addresses and live ones.
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct SetClientTimeout(pub Duration);
+
+impl Handler<SetClientTimeout> for ServerListener {
+    type Result = ();
+
+    fn handle(&mut self, message: SetClientTimeout, _: &mut Self::Context) {
+        self.client_timeout = message.0;
+        for client in self.clients.values() {
+            client.actor.do_send(message);
         }
     }
 }

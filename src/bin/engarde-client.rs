@@ -5,6 +5,7 @@ use engarde::cli::{Command, EXIT_USAGE, init_logging, parse_args, run_daemon};
 use engarde::client::{ClientLinks, start_client};
 use engarde::config::{Destination, config_path, load_client};
 use engarde::interfaces::{LinkPolicy, discover, survey};
+use engarde::reload::ClientDaemon;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
@@ -17,7 +18,8 @@ usage: engarde-client [CONFIG]            run with CONFIG (default: engarde.yml)
        engarde-client -h | --help         print this help
 
 Reads the `client:` section of CONFIG. Logs go to standard error; set
-RUST_LOG=debug for more detail. SIGINT or SIGTERM stops it cleanly.";
+RUST_LOG=debug for more detail. SIGINT or SIGTERM stops it cleanly; SIGHUP
+reads CONFIG again and applies it without a restart.";
 
 fn main() -> ExitCode {
     let command = match parse_args(std::env::args_os().skip(1), true) {
@@ -46,7 +48,8 @@ fn main() -> ExitCode {
                 log::info!("{}", config.description);
             }
             return run_daemon("engarde-client", || {
-                start_client(&config, ClientLinks::default())
+                let running = start_client(&config, ClientLinks::default())?;
+                Ok(ClientDaemon::new("engarde-client", path, config, running))
             });
         }
     }

@@ -3,6 +3,7 @@
 
 use engarde::cli::{Command, EXIT_USAGE, init_logging, parse_args, run_daemon};
 use engarde::config::{config_path, load_server};
+use engarde::reload::ServerDaemon;
 use engarde::server::start_server;
 use std::process::ExitCode;
 
@@ -12,7 +13,8 @@ usage: engarde-server [CONFIG]            run with CONFIG (default: engarde.yml)
        engarde-server -h | --help         print this help
 
 Reads the `server:` section of CONFIG. Logs go to standard error; set
-RUST_LOG=debug for more detail. SIGINT or SIGTERM stops it cleanly.";
+RUST_LOG=debug for more detail. SIGINT or SIGTERM stops it cleanly; SIGHUP
+reads CONFIG again and applies it without a restart.";
 
 fn main() -> ExitCode {
     let command = match parse_args(std::env::args_os().skip(1), false) {
@@ -42,7 +44,10 @@ fn main() -> ExitCode {
             if !config.description.is_empty() {
                 log::info!("{}", config.description);
             }
-            return run_daemon("engarde-server", || start_server(&config));
+            return run_daemon("engarde-server", || {
+                let running = start_server(&config)?;
+                Ok(ServerDaemon::new("engarde-server", path, config, running))
+            });
         }
     }
     ExitCode::SUCCESS
