@@ -375,8 +375,9 @@ impl InterfaceWatcher {
                 silence.others_heard,
                 if silence.failures > 0 {
                     format!(
-                        " (again: re-created {} times already; next try after {} s of silence)",
+                        " (again: re-created {} time{} in a row already; next try after {} s of silence)",
                         silence.failures,
+                        if silence.failures == 1 { "" } else { "s" },
                         watch.threshold(timeout).as_secs()
                     )
                 } else {

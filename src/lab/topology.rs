@@ -551,6 +551,76 @@ impl Lab {
         self.add_route(i)
     }
 
+    /// Puts link `i` behind a NAT, as a modem in router mode or a carrier's
+    /// NAT would: datagrams from the client to the server's port leave
+    /// `wanI` with the source address 10.0.i.`public` (a second address of
+    /// `wanI`, so the server's ARP finds it), engarde's own address staying
+    /// what it was. Connection tracking keeps each flow's mapping for as long
+    /// as the flow sends. Only flows that start afterwards are translated.
+    pub fn nat_client_link(&mut self, i: usize, public: u8) -> io::Result<()> {
+        let wan = client_interface(i);
+        ip(
+            self.client.name(),
+            &format!("addr add 10.0.{i}.{public}/24 dev {wan}"),
+        )?;
+        let script = format!(
+            "table ip labnat {{\n chain post {{ type nat hook postrouting priority srcnat; }}\n}}\n\
+             flush chain ip labnat post\n\
+             add rule ip labnat post oifname \"{wan}\" udp dport {SERVER_PORT} snat to 10.0.{i}.{public}\n"
+        );
+        super::cmd::run_with_input(
+            "ip",
+            &["netns", "exec", self.client.name(), "nft", "-f", "-"],
+            Some(&script),
+        )
+        .map(|_| ())
+    }
+
+    /// The NAT of link `i` (see [`Lab::nat_client_link`]) "re-dials": its
+    /// public address changes from 10.0.i.`old` to 10.0.i.`new`, and the old
+    /// one leads nowhere any more (a blackhole route on the server). New
+    /// flows get the new address; a socket that keeps sending keeps its old
+    /// mapping, so it still reaches the server but hears nothing back —
+    /// while the client's interface and address do not change at all.
+    pub fn redial_nat(&mut self, i: usize, old: u8, new: u8) -> io::Result<()> {
+        let wan = client_interface(i);
+        ip(
+            self.client.name(),
+            &format!("addr add 10.0.{i}.{new}/24 dev {wan}"),
+        )?;
+        let script = format!(
+            "flush chain ip labnat post\n\
+             add rule ip labnat post oifname \"{wan}\" udp dport {SERVER_PORT} snat to 10.0.{i}.{new}\n"
+        );
+        super::cmd::run_with_input(
+            "ip",
+            &["netns", "exec", self.client.name(), "nft", "-f", "-"],
+            Some(&script),
+        )?;
+        ip(
+            self.client.name(),
+            &format!("addr del 10.0.{i}.{old}/24 dev {wan}"),
+        )?;
+        ip(
+            self.server.name(),
+            &format!("route add blackhole 10.0.{i}.{old}/32"),
+        )
+        .map(|_| ())
+    }
+
+    /// Makes the server unable to answer the client's address on link `i`
+    /// (`deaf`), or able again: a blackhole route on the server. The client
+    /// still reaches the server; every reply over that link is lost, whatever
+    /// socket the client uses.
+    pub fn set_server_cannot_answer(&mut self, i: usize, deaf: bool) -> io::Result<()> {
+        let verb = if deaf { "add" } else { "del" };
+        ip(
+            self.server.name(),
+            &format!("route {verb} blackhole {}/32", self.client_link_ip(i)),
+        )
+        .map(|_| ())
+    }
+
     /// Routes all of the client's traffic into WireGuard the way wg-quick
     /// does for `AllowedIPs = 0.0.0.0/0`: WireGuard's own packets carry a
     /// firewall mark and use the main table; everything else goes into the
