@@ -131,3 +131,75 @@ fn a_dual_stack_setup_uses_both_families() {
         assert!(server_log.contains(client), "{client}:\n{server_log}");
     }
 }
+
+/// Host names are resolved again (here every second): when the answer
+/// changes, the client says so and re-creates only the links whose
+/// destination changed (the IPv6 ones), while the stream loses nothing.
+#[test]
+fn a_changed_dns_answer_re_creates_only_the_links_it_concerns() {
+    let mut options = options(Scenario::Routed);
+    options.families = Families::Dual;
+    options.client_extra.push("resolveInterval: 1".into());
+    let lab = start(options);
+    engarde::lab::cmd::ip(lab.server.name(), "addr add fd00:ff::2/128 dev lo").unwrap();
+    let streams = Bidirectional::start(
+        &lab,
+        StreamSpec {
+            duration: Duration::from_secs(6),
+            ..STREAM
+        },
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let changed = std::time::Instant::now();
+    lab.write_hosts(
+        "127.0.0.1 localhost\n::1 localhost\n192.0.2.1 server.lab\nfd00:ff::2 server.lab\n",
+    )
+    .unwrap();
+    let client_log = || lab.engarde_client.as_ref().unwrap().log();
+    let noticed = common::lab::time_until_logged(
+        client_log,
+        "server.lab:59501 now resolves to ",
+        changed,
+        Duration::from_secs(5),
+    );
+    let log = client_log();
+    let line = log.lines().find(|l| l.contains("now resolves to")).unwrap();
+    println!("{line}");
+    let (now, was) = line.split_once("(was ").unwrap();
+    assert!(
+        now.contains("[fd00:ff::2]:59501") && now.contains("192.0.2.1:59501"),
+        "{line}"
+    );
+    assert!(was.contains("[fd00:ff::1]:59501"), "{line}");
+    println!(
+        "the new answer was noticed {:.0} ms after the hosts file changed (resolveInterval 1 s)",
+        noticed.as_secs_f64() * 1e3
+    );
+    for i in 0..3 {
+        common::lab::time_until_logged(
+            client_log,
+            &format!(
+                "link {}/IPv6 re-created: destination changed from [fd00:ff::1]:59501 to [fd00:ff::2]:59501",
+                client_interface(i)
+            ),
+            changed,
+            Duration::from_secs(5),
+        );
+    }
+    let (up, down) = streams.finish().unwrap();
+    assert_no_loss(&lab, &up, &down);
+    let log = client_log();
+    assert!(
+        !log.contains("/IPv4 re-created") && !log.contains("/IPv4 removed"),
+        "the IPv4 links were not touched:\n{log}"
+    );
+    assert!(
+        lab.engarde_server
+            .as_ref()
+            .unwrap()
+            .log()
+            .contains("(it talks to [fd00:ff::2]:59501)"),
+        "the server hears the links at the new address"
+    );
+}
