@@ -69,6 +69,28 @@ fn get_list_has_the_go_fields_with_the_go_types() {
     let b = interface(&client, "link-b");
     assert_eq!(b["senderAddress"], "127.0.0.2");
     assert_eq!(b["label"], "LTE modem");
+    // Per link (one per address family): source, bound socket, destination.
+    let links = a["links"].as_array().unwrap();
+    assert_eq!(links.len(), 1, "{a:#}");
+    let link = &links[0];
+    assert_eq!(link["name"], "link-a/IPv4");
+    assert_eq!(link["family"], "IPv4");
+    assert_eq!(link["status"], "active");
+    assert_eq!(link["senderAddress"], "127.0.0.1");
+    assert!(
+        link["localAddress"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
+        "{link:#}"
+    );
+    assert_eq!(link["dstAddress"], a["dstAddress"]);
+    assert_eq!(
+        link["resolvedDstAddress"], a["dstAddress"],
+        "a literal address"
+    );
+    assert_eq!(link["silentRecreations"], 0);
+    assert_eq!(link["counters"], a["counters"], "one link: the same totals");
     assert_eq!(client["wireguard"]["receivedPackets"], 10);
     assert_eq!(client["wireguard"]["sentPackets"], 10);
 
@@ -343,6 +365,26 @@ fn metrics_parse_and_count_what_was_sent() {
     assert_eq!(
         value(&client, "engarde_link_excluded", &[("interface", "link-b")]),
         1.0
+    );
+    assert_eq!(
+        value(
+            &client,
+            "engarde_link_info",
+            &[
+                ("interface", "link-a"),
+                ("family", "IPv4"),
+                ("source", "127.0.0.1")
+            ]
+        ),
+        1.0,
+        "a running link says where it sends from and to"
+    );
+    assert!(
+        !client
+            .samples
+            .iter()
+            .any(|s| s.metric == "engarde_link_info" && s.labels.get("interface") == Some("link-b")),
+        "an excluded interface runs no link"
     );
     for link in ["link-a", "link-b"] {
         let l = [("interface", link)];

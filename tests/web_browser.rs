@@ -136,6 +136,13 @@ fn a_browser_excludes_a_link_and_the_wire_shows_it() {
             "the page shows {expected:?}:\n{text}"
         );
     }
+    // Each link's route: family, bound address and port, destination.
+    let route = browser.wait_for("div.route[data-link=\"link-a/IPv4\"]", PAGE_WAIT);
+    let route = browser.text(&route);
+    assert!(
+        route.starts_with("IPv4 127.0.0.1:") && route.contains(" → 127.0.0.1:"),
+        "{route}"
+    );
     let sent = traffic.expect_copies(Duration::from_secs(1), 2);
     println!("both links: {sent} datagrams, two copies each");
     let dir = artifacts_dir();

@@ -169,9 +169,18 @@ function interfaceCard(entry, now, freshest, activeCount) {
   const state = health(entry, freshest);
   const badge = state === "dead" ? "dead" : entry.status;
   const title = entry.label || entry.name;
-  const route = entry.senderAddress || entry.dstAddress
-    ? (entry.senderAddress || "no address") + " → " + (entry.dstAddress || "nowhere")
-    : null;
+  // One line per link (address family): source → destination, and what a
+  // host name resolved to; idle links are marked.
+  const links = (entry.links || []).filter((l) => l.senderAddress || l.status === "active");
+  const routes = links.length
+    ? links.map((l) => el("div", { class: "route", "data-link": l.name },
+        l.family + " " + (l.localAddress || l.senderAddress || "no address") + " → " + (l.dstAddress || "nowhere") +
+        (l.resolvedDstAddress && l.resolvedDstAddress !== l.dstAddress ? " (" + l.resolvedDstAddress + ")" : "") +
+        (l.status === "active" ? "" : " · not open") +
+        (l.silentRecreations ? " · re-created " + l.silentRecreations + "× for silence" : "")))
+    : entry.senderAddress || entry.dstAddress
+      ? [el("div", { class: "route", text: (entry.senderAddress || "no address") + " → " + (entry.dstAddress || "nowhere") })]
+      : [];
   const excluded = entry.status === "excluded";
   const button = el("button", {
     type: "button",
@@ -193,7 +202,7 @@ function interfaceCard(entry, now, freshest, activeCount) {
         entry.label ? el("div", { class: "sub", text: entry.name }) : null),
       el("span", { class: "badge status " + badge, text: badge === "dead" ? "dead" : entry.status })),
     el("div", { class: "health", text: healthText(entry, state) }),
-    route ? el("div", { class: "route", text: route }) : null,
+    routes,
     numbers("if:" + entry.name, now, entry.counters),
     el("div", { class: "card-foot" }, button));
 }
