@@ -213,15 +213,41 @@ fn listen_port_ipv6_and_host_name_forms() {
     assert_eq!(s.listen_addr, addr("[::]:59501"));
     assert_eq!(s.dst_addr.addr, addr("[::1]:51820"));
 
-    // Resolved once at load time, IPv4 first; the text is kept for the logs.
+    // Resolved at load time, IPv4 first where one address is wanted; the
+    // text is kept for the logs and for resolving again.
     let c = client("hostname.yml");
     assert_eq!(c.dst_addr.text, "localhost:59501");
     assert_eq!(c.dst_addr.addr, addr("127.0.0.1:59501"));
+    assert!(c.dst_addr.addrs.contains(&addr("127.0.0.1:59501")));
+    assert!(c.dst_addr.is_host_name());
+    assert_eq!(
+        c.dst_addr.for_family(true),
+        Some(addr("127.0.0.1:59501")),
+        "client links use the first address of each family"
+    );
     assert_eq!(c.listen_addr, addr("127.0.0.1:59401"));
     assert_eq!(
         server("hostname.yml").dst_addr.addr,
         addr("127.0.0.1:51820")
     );
+}
+
+#[test]
+fn self_healing_keys_and_their_defaults() {
+    let c = client("self-healing.yml");
+    assert_eq!(c.link_silence_timeout, Duration::ZERO);
+    assert_eq!(c.resolve_interval, Duration::from_secs(300));
+    let c = client("minimal.yml");
+    assert_eq!(
+        c.link_silence_timeout,
+        engarde::config::DEFAULT_LINK_SILENCE_TIMEOUT
+    );
+    assert_eq!(c.link_silence_timeout, Duration::from_secs(15));
+    assert_eq!(
+        c.resolve_interval,
+        engarde::config::DEFAULT_RESOLVE_INTERVAL
+    );
+    assert_eq!(c.resolve_interval, Duration::from_secs(60));
 }
 
 #[test]
@@ -244,6 +270,8 @@ fn the_shipped_sample_loads_for_both_binaries() {
     assert!(c.excluded_interfaces.contains("Local Area Connection 2"));
     assert_eq!(c.interface_labels["eth0"], "Fiber");
     assert_eq!(c.dst_overrides["wwan0"].addr, addr("127.0.0.1:59501"));
+    assert_eq!(c.link_silence_timeout, Duration::from_secs(15));
+    assert_eq!(c.resolve_interval, Duration::from_secs(60));
     // Its listenAddr is empty: the sample shows the keys, disabled.
     assert_eq!(c.web_manager, None);
 
@@ -267,9 +295,12 @@ fn the_shipped_sample_loads_for_both_binaries() {
         "listenAddr",
         "dstAddr",
         "writeTimeout",
+        "dedup",
         "excludedInterfaces",
         "interfaceLabels",
         "dstOverrides",
+        "linkSilenceTimeout",
+        "resolveInterval",
         "webManager",
     ];
     let server_keys = [
@@ -278,6 +309,7 @@ fn the_shipped_sample_loads_for_both_binaries() {
         "dstAddr",
         "clientTimeout",
         "writeTimeout",
+        "dedup",
         "webManager",
     ];
     assert_eq!(keys(&yaml["client"]), client_keys);

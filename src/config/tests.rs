@@ -48,3 +48,36 @@ fn an_empty_required_value_is_called_empty() {
     assert_eq!(err.key(), "client.listenAddr");
     assert!(err.to_string().contains("is empty but required"), "{err}");
 }
+
+#[test]
+fn a_refreshed_destination_keeps_the_address_in_use_while_the_answer_has_it() {
+    let a = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+    let old = Destination::new(
+        "vpn.example.org:59501",
+        vec![
+            a("192.0.2.1:59501"),
+            a("192.0.2.2:59501"),
+            a("[2001:db8::1]:59501"),
+        ],
+    );
+    assert_eq!(old.for_family(true), Some(a("192.0.2.1:59501")));
+    assert_eq!(old.for_family(false), Some(a("[2001:db8::1]:59501")));
+    // A rotated answer: the IPv4 address in use stays first.
+    let rotated = old.refreshed(vec![
+        a("[2001:db8::1]:59501"),
+        a("192.0.2.2:59501"),
+        a("192.0.2.1:59501"),
+    ]);
+    assert_eq!(rotated.for_family(true), Some(a("192.0.2.1:59501")));
+    assert_eq!(rotated.for_family(false), Some(a("[2001:db8::1]:59501")));
+    // The address in use is gone: the answer's first one of that family.
+    let moved = old.refreshed(vec![a("192.0.2.9:59501"), a("[2001:db8::1]:59501")]);
+    assert_eq!(moved.for_family(true), Some(a("192.0.2.9:59501")));
+    assert_eq!(moved.addr, a("192.0.2.9:59501"));
+    // No IPv6 any more.
+    let v4 = old.refreshed(vec![a("192.0.2.1:59501")]);
+    assert_eq!(v4.for_family(false), None);
+    assert_eq!(v4.text, "vpn.example.org:59501");
+    assert!(v4.is_host_name());
+    assert!(!Destination::literal(a("192.0.2.1:1")).is_host_name());
+}
