@@ -51,6 +51,14 @@ use tokio::time::Instant;
 /// How often the host's interfaces are read when nothing announces a change.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(250);
 
+/// How often the carrier of the interfaces that carry links is read from
+/// sysfs (a few bytes each). The kernel sets the carrier at once but may
+/// publish its netlink message up to a second later (linkwatch batches
+/// carrier changes of physical NICs at most once a second): this notices a
+/// pulled cable within this interval even then, and only triggers a read of
+/// every interface, as a netlink message does.
+pub const CARRIER_CHECK_INTERVAL: Duration = Duration::from_millis(50);
+
 /// How long after the first netlink message the interfaces are read, so a
 /// burst of messages (an interface going down drops its routes, addresses
 /// and neighbours in one go) costs one read.
@@ -227,6 +235,25 @@ impl InterfaceWatcher {
         };
         for change in changes {
             self.apply(change);
+        }
+    }
+
+    /// Reads the interfaces soon if an interface that carries a link lost
+    /// its carrier (see [`CARRIER_CHECK_INTERVAL`]).
+    fn check_carriers(&mut self, ctx: &mut Context<Self>) {
+        if !matches!(self.source, LinkSource::Discovered { .. }) {
+            return;
+        }
+        let mut checked: Option<&str> = None;
+        for key in self.running.keys() {
+            if checked == Some(key.interface.as_str()) {
+                continue;
+            }
+            checked = Some(key.interface.as_str());
+            if crate::interfaces::has_carrier(&key.interface) == Some(false) {
+                self.schedule_scan(ctx);
+                return;
+            }
         }
     }
 
@@ -593,6 +620,7 @@ impl Actor for InterfaceWatcher {
         self.scan();
         // Fixed links poll too: a socket that failed to open is retried.
         ctx.run_interval(self.settings.poll_interval, |watcher, _| watcher.scan());
+        ctx.run_interval(CARRIER_CHECK_INTERVAL, Self::check_carriers);
         self.start_timers(ctx);
     }
 

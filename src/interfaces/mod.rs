@@ -17,7 +17,7 @@ mod exclusions;
 pub mod netlink;
 pub mod silence;
 
-pub use discover::discover;
+pub use discover::{discover, has_carrier};
 pub use exclusions::Exclusions;
 
 use crate::config::{ClientConfig, Destination};
