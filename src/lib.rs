@@ -35,6 +35,7 @@ pub mod list_interfaces;
 pub mod log_limit;
 pub mod net;
 pub mod packet;
+pub mod registry;
 pub mod server;
 pub mod shutdown;
 pub mod stats;

@@ -267,6 +267,7 @@ fn the_shipped_sample_loads_for_both_binaries() {
         "listenAddr",
         "dstAddr",
         "writeTimeout",
+        "dedup",
         "excludedInterfaces",
         "interfaceLabels",
         "dstOverrides",
@@ -278,6 +279,11 @@ fn the_shipped_sample_loads_for_both_binaries() {
         "dstAddr",
         "clientTimeout",
         "writeTimeout",
+        "dedup",
+        "wireguardAware",
+        "maxClients",
+        "maxAddressesPerClient",
+        "allowedSources",
         "webManager",
     ];
     assert_eq!(keys(&yaml["client"]), client_keys);
