@@ -489,6 +489,11 @@ impl Lab {
             "server:\n  description: \"lab server\"\n  listenAddr: \"0.0.0.0:{SERVER_PORT}\"\n  dstAddr: \"127.0.0.1:{WIREGUARD_PORT}\"\n  clientTimeout: {}\n",
             self.options.client_timeout_secs
         );
+        if !self.options.with_wireguard {
+            // Load generators stand in for WireGuard and send arbitrary
+            // datagrams, which only a server that is not WireGuard-aware passes.
+            server.push_str("  wireguardAware: false\n");
+        }
         for line in &self.options.server_extra {
             server.push_str(&format!("  {line}\n"));
         }
