@@ -36,6 +36,7 @@ pub mod list_interfaces;
 pub mod log_limit;
 pub mod net;
 pub mod packet;
+pub mod registry;
 pub mod reload;
 pub mod server;
 pub mod shutdown;

@@ -18,7 +18,9 @@
 //!   again).
 //!
 //! What needs a restart, and is logged as such: `listenAddr` on both,
-//! the server's `dstAddr`, and `dedup`. `writeTimeout` has no effect.
+//! the server's `dstAddr`, `dedup`, and the server's WireGuard awareness
+//! (`wireguardAware`, `maxClients`, `maxAddressesPerClient`,
+//! `allowedSources`). `writeTimeout` has no effect.
 
 use crate::actors::interface_watcher::Reconfigure;
 use crate::actors::server_listener::SetClientTimeout;
@@ -253,6 +255,11 @@ impl ServerDaemon {
         if new.dedup != old.dedup {
             applied.need_restart.push("server.dedup".into());
         }
+        if new.wireguard_aware != old.wireguard_aware {
+            applied.need_restart.push(
+                "server.wireguardAware, maxClients, maxAddressesPerClient or allowedSources".into(),
+            );
+        }
         if new.client_timeout != old.client_timeout {
             self.running
                 .listener
@@ -282,6 +289,7 @@ impl ServerDaemon {
         effective.listen_addr = old.listen_addr;
         effective.dst_addr = old.dst_addr.clone();
         effective.dedup = old.dedup;
+        effective.wireguard_aware = old.wireguard_aware.clone();
         self.config = effective;
         applied
     }

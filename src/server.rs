@@ -1,8 +1,7 @@
-//! Starting engarde-server: the WireGuard endpoint, the listener and, when
-//! configured, the management interface.
+//! Starting engarde-server: the listener (which starts an endpoint per
+//! client) and, when configured, the management interface.
 
-use crate::actors::server_listener::ServerListener;
-use crate::actors::wireguard_endpoint::{WireGuardEndpoint, WireGuardPeer};
+use crate::actors::server_listener::{ListenerOptions, ServerListener};
 use crate::config::ServerConfig;
 use crate::error::StartError;
 use crate::net::socket::{shared_listen_socket, upstream_socket};
@@ -17,11 +16,10 @@ use std::sync::Arc;
 pub struct RunningServer {
     /// The address clients send to (the bound `listenAddr`).
     pub listen_addr: SocketAddr,
-    /// The local address of the socket WireGuard sees datagrams come from.
-    pub upstream_addr: SocketAddr,
-    /// The WireGuard-facing actor.
-    pub endpoint: Addr<WireGuardEndpoint>,
-    /// Its counters.
+    /// Where WireGuard sees the server when it is not WireGuard-aware (one
+    /// shared socket); a WireGuard-aware server has a socket per client.
+    pub upstream_addr: Option<SocketAddr>,
+    /// The counters of the sockets facing WireGuard, over every client.
     pub endpoint_stats: Arc<EndpointStats>,
     /// The listener and registry of client addresses.
     pub listener: Addr<ServerListener>,
@@ -66,36 +64,39 @@ pub fn start_server(config: &ServerConfig) -> Result<RunningServer, StartError> 
         .and_then(tokio::net::UdpSocket::from_std)
         .map_err(listen_error)?;
     let listen_addr = listen_socket.local_addr().map_err(listen_error)?;
-    let upstream = upstream_socket(config.dst_addr.addr)
-        .and_then(tokio::net::UdpSocket::from_std)
-        .map_err(upstream_error)?;
-    let upstream_addr = upstream.local_addr().map_err(upstream_error)?;
-    let endpoint = WireGuardEndpoint::new(
-        upstream,
-        WireGuardPeer::Connected(config.dst_addr.addr),
-        config.dedup,
-    );
-    let to_wireguard = endpoint.inbound_sender();
-    let endpoint_stats = endpoint.stats();
-    let endpoint = endpoint.start();
+    // Each client gets its own socket towards WireGuard when it arrives; one
+    // opened now shows at start whether WireGuard's address can be used.
+    drop(upstream_socket(config.dst_addr.addr).map_err(upstream_error)?);
+    let endpoint_stats = Arc::new(EndpointStats::default());
     let listener = ServerListener::new(
         listen_socket,
         listen_addr,
-        config.client_timeout,
-        endpoint.clone(),
-        to_wireguard,
-    )
-    .start();
+        ListenerOptions {
+            client_timeout: config.client_timeout,
+            wireguard: config.dst_addr.addr,
+            dedup: config.dedup,
+            aware: config.wireguard_aware.clone(),
+        },
+        Arc::clone(&endpoint_stats),
+    );
+    let upstream_addr = listener.shared_upstream();
+    let listener = listener.start();
     info!(
-        "engarde-server {} listening for clients on {listen_addr}, WireGuard at {} (from {upstream_addr}), clients expire after {} s",
+        "engarde-server {} listening for clients on {listen_addr}, WireGuard at {}, clients expire after {} s, {}",
         crate::VERSION,
         config.dst_addr.text,
-        config.client_timeout.as_secs()
+        config.client_timeout.as_secs(),
+        match &config.wireguard_aware {
+            Some(limits) => format!(
+                "WireGuard-aware (at most {} clients of {} addresses each)",
+                limits.max_clients, limits.max_addresses_per_client
+            ),
+            None => "not WireGuard-aware: every datagram goes to WireGuard and every reply to every client address".into(),
+        }
     );
     let mut running = RunningServer {
         listen_addr,
         upstream_addr,
-        endpoint,
         endpoint_stats,
         listener,
         web: None,

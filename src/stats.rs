@@ -114,6 +114,21 @@ impl PathStats {
     }
 }
 
+impl EndpointStats {
+    /// Counts a datagram a WireGuard-aware server refused.
+    pub fn refuse(&self, refusal: crate::registry::Refusal) {
+        use crate::registry::Refusal;
+        let counter = match refusal {
+            Refusal::NotWireGuard => &self.refused_not_wireguard,
+            Refusal::NotAllowed => &self.refused_not_allowed,
+            Refusal::UnknownSession => &self.refused_unknown_session,
+            Refusal::TooManyClients => &self.refused_too_many_clients,
+            Refusal::TooManyAddresses => &self.refused_too_many_addresses,
+        };
+        add(counter, 1);
+    }
+}
+
 impl PathStats {
     /// Counts the outcome of a send towards the peer.
     pub fn record_send(&self, report: &SendReport) {
@@ -159,4 +174,14 @@ pub struct EndpointStats {
     pub to_wireguard_errors: AtomicU64,
     /// Duplicate copies of data messages dropped before WireGuard.
     pub duplicates_dropped: AtomicU64,
+    /// From clients, dropped before WireGuard: not WireGuard (aware server).
+    pub refused_not_wireguard: AtomicU64,
+    /// From clients, dropped: data for a session that is not the sender's client's.
+    pub refused_unknown_session: AtomicU64,
+    /// From clients, dropped: the source is outside `allowedSources`.
+    pub refused_not_allowed: AtomicU64,
+    /// From clients, dropped: `maxClients` reached.
+    pub refused_too_many_clients: AtomicU64,
+    /// From clients, dropped: the client has `maxAddressesPerClient` addresses.
+    pub refused_too_many_addresses: AtomicU64,
 }

@@ -310,6 +310,10 @@ fn the_shipped_sample_loads_for_both_binaries() {
         "clientTimeout",
         "writeTimeout",
         "dedup",
+        "wireguardAware",
+        "maxClients",
+        "maxAddressesPerClient",
+        "allowedSources",
         "webManager",
     ];
     assert_eq!(keys(&yaml["client"]), client_keys);

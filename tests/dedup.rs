@@ -91,7 +91,10 @@ async fn exchange(pair: &Pair, messages: usize) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) 
     let at_server = drain(&pair.wireguard_server).await;
     for counter in 0..messages as u64 {
         pair.wireguard_server
-            .send_to(&data_message(0xBBBB, counter), pair.server.upstream_addr)
+            .send_to(
+                &data_message(0xBBBB, counter),
+                pair.server.upstream_addr.unwrap(),
+            )
             .await
             .unwrap();
     }

@@ -49,7 +49,7 @@ async fn a_dual_stack_server_serves_ipv4_and_ipv6_links() {
     for copy in 0..3 {
         let (data, from) = recv(&wireguard_server, &format!("copy {copy} at the server")).await;
         assert_eq!(data, payload);
-        assert_eq!(from, server.upstream_addr);
+        assert_eq!(from, server.upstream_addr.unwrap());
     }
     assert_silent(&wireguard_server, Duration::from_millis(100), "a 4th copy").await;
     let mut peers: Vec<String> = server
@@ -68,7 +68,7 @@ async fn a_dual_stack_server_serves_ipv4_and_ipv6_links() {
     );
 
     wireguard_server
-        .send_to(&payload, server.upstream_addr)
+        .send_to(&payload, server.upstream_addr.unwrap())
         .await
         .unwrap();
     for copy in 0..3 {
@@ -101,7 +101,7 @@ async fn an_ipv4_client_of_a_dual_stack_server_is_answered_from_where_it_sent() 
     let (data, _) = recv(&wireguard_server, "the second datagram").await;
     assert_eq!(data, b"again");
     wireguard_server
-        .send_to(b"reply", server.upstream_addr)
+        .send_to(b"reply", server.upstream_addr.unwrap())
         .await
         .unwrap();
     let (data, from) = recv(&link, "the reply").await;

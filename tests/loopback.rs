@@ -58,7 +58,8 @@ async fn every_datagram_crosses_once_per_link_in_both_directions() {
             .await;
             assert_eq!(&data, payload, "payload intact");
             assert_eq!(
-                from, server.upstream_addr,
+                from,
+                server.upstream_addr.unwrap(),
                 "all copies come from the one upstream socket"
             );
             sources.push(from);
@@ -82,7 +83,7 @@ async fn every_datagram_crosses_once_per_link_in_both_directions() {
 
     for payload in &payloads {
         wireguard_server
-            .send_to(payload, server.upstream_addr)
+            .send_to(payload, server.upstream_addr.unwrap())
             .await
             .unwrap();
         for copy in 0..2 {

@@ -29,7 +29,7 @@ fn the_benchmark_runs_and_reports_every_figure() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     for key in [
-        "cpu",
+        "wakeup",
         "allocations",
         "latency_direct",
         "latency_engarde",
@@ -53,4 +53,9 @@ fn the_benchmark_runs_and_reports_every_figure() {
         );
     }
     assert!(report["allocations"]["packets"].as_u64().unwrap() > 0);
+    assert_eq!(
+        report["cpu"].as_array().unwrap().len(),
+        3,
+        "CPU at three rates"
+    );
 }

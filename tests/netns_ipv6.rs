@@ -60,7 +60,7 @@ fn ipv6_only_links_carry_the_tunnel_with_zero_loss_through_link_cuts() {
     let server_log = lab.engarde_server.as_ref().unwrap().log();
     for i in 0..3 {
         assert!(
-            server_log.contains(&format!("client [{}]:", lab.client_link_ip6(i))),
+            server_log.contains(&format!("address [{}]:", lab.client_link_ip6(i))),
             "the server heard link {i} over IPv6:\n{server_log}"
         );
     }
@@ -127,7 +127,7 @@ fn a_dual_stack_setup_uses_both_families() {
     let (up, down) = streams.finish().unwrap();
     assert_no_loss(&lab, &up, &down);
     let server_log = lab.engarde_server.as_ref().unwrap().log();
-    for client in ["client 10.0.1.2:", "client [fd00:1::2]:"] {
+    for client in ["address 10.0.1.2:", "address [fd00:1::2]:"] {
         assert!(server_log.contains(client), "{client}:\n{server_log}");
     }
 }

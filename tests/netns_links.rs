@@ -115,7 +115,7 @@ fn a_new_interface_and_a_new_address_carry_traffic_within_a_second() {
     let server_log = || lab.engarde_server.as_ref().unwrap().log();
     let new_link = time_until_logged(
         server_log,
-        "client 10.0.2.2:",
+        "address 10.0.2.2:",
         added,
         Duration::from_secs(5),
     );
@@ -130,7 +130,7 @@ fn a_new_interface_and_a_new_address_carry_traffic_within_a_second() {
     let server_log = || lab.engarde_server.as_ref().unwrap().log();
     let new_address = time_until_logged(
         server_log,
-        "client 10.0.1.7:",
+        "address 10.0.1.7:",
         readdressed,
         Duration::from_secs(5),
     );

@@ -92,7 +92,7 @@ fn changes_are_acted_on_within_100_ms() {
         std::thread::sleep(Duration::from_millis(300));
         let at = SystemTime::now();
         ip(&client, "addr add 10.0.2.2/24 dev wan2").unwrap();
-        added.push(logged_after(server_log, "client 10.0.2.2:", at, WAIT));
+        added.push(logged_after(server_log, "address 10.0.2.2:", at, WAIT));
         std::thread::sleep(Duration::from_millis(500));
     }
 

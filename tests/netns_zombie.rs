@@ -68,7 +68,7 @@ fn a_link_that_hears_nothing_after_a_redial_heals_by_itself() {
     .unwrap();
     std::thread::sleep(Duration::from_secs(2));
     assert!(
-        server_log(&lab).contains("client 10.0.1.50:"),
+        server_log(&lab).contains("address 10.0.1.50:"),
         "{}",
         server_log(&lab)
     );
@@ -108,7 +108,7 @@ fn a_link_that_hears_nothing_after_a_redial_heals_by_itself() {
     );
     time_until_logged(
         || server_log(&lab),
-        "client 10.0.1.51:",
+        "address 10.0.1.51:",
         reloaded,
         Duration::from_secs(6),
     );

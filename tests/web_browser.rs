@@ -74,8 +74,9 @@ impl Traffic {
         let first = self.sent.load(Ordering::Relaxed);
         std::thread::sleep(window);
         let end = self.sent.load(Ordering::Relaxed);
-        // Copies of the last datagrams may still be in flight: let them land.
-        std::thread::sleep(Duration::from_millis(150));
+        // Copies of the last datagrams may still be in flight: let them land
+        // (generously: other tests may load both CPUs meanwhile).
+        std::thread::sleep(Duration::from_millis(600));
         let copies = self.copies.lock().unwrap();
         let wrong: Vec<(u64, u32)> = (first..end)
             .map(|seq| (seq, copies.get(&seq).copied().unwrap_or(0)))

@@ -7,10 +7,11 @@
 //! kernel then delivers that address's datagrams to this socket, replies
 //! leave from the address the client talks to, and a dead address fills
 //! only its own send buffer. Otherwise it sends from the shared listening
-//! socket. It stops itself after `clientTimeout` without a datagram.
+//! socket. It stops itself after `clientTimeout` without a datagram, or
+//! when the listener tells it to (its address moved to another client).
 
 use super::messages::{
-    AttachPath, DetachPath, PacketSender, PathId, WgPacket, WgPacketGroup, packet_queue,
+    AttachPath, DetachPath, PacketSender, PathId, Stop, WgPacket, WgPacketGroup, packet_queue,
 };
 use super::queue_stream::QueueStream;
 use super::wireguard_endpoint::WireGuardEndpoint;
@@ -21,7 +22,7 @@ use crate::stats::{PathStats, add};
 use actix::prelude::*;
 use log::{info, warn};
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,14 +47,12 @@ pub struct ClientGone {
     pub id: PathId,
 }
 
-/// Tells the listener about datagrams a client address's own socket received
-/// from other senders (possible in the instant between its bind and connect).
+/// Hands the listener datagrams a client address's own socket received
+/// from other senders (possible in the instant between its bind and
+/// connect): they are the listener's to place, not this address's client's.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct ForeignSenders {
-    /// Each foreign sender with the local address it sent to.
-    pub senders: Vec<(SocketAddr, Option<IpAddr>)>,
-}
+pub struct ForeignDatagrams(pub WgPacket);
 
 /// The actor.
 pub struct ClientAddr {
@@ -64,8 +63,10 @@ pub struct ClientAddr {
     endpoint: Addr<WireGuardEndpoint>,
     to_wireguard: PacketSender,
     listener: Recipient<ClientGone>,
-    foreign: Recipient<ForeignSenders>,
+    foreign: Recipient<ForeignDatagrams>,
     stats: Arc<PathStats>,
+    /// Whether it may receive everything from the start (see `AttachPath`).
+    established: bool,
     /// Whether this address's socket still takes UDP GSO.
     gso: GsoState,
     send_error_log: LogLimiter,
@@ -88,11 +89,13 @@ pub struct ClientAddrParts {
     pub to_wireguard: PacketSender,
     /// Told when the address expires.
     pub listener: Recipient<ClientGone>,
-    /// Told about foreign senders on the own socket.
-    pub foreign: Recipient<ForeignSenders>,
+    /// Handed the datagrams of other senders arriving on the own socket.
+    pub foreign: Recipient<ForeignDatagrams>,
     /// Counters, shared with the listener (which also counts this address's
     /// datagrams arriving on the listening socket).
     pub stats: Arc<PathStats>,
+    /// Whether it may receive everything WireGuard sends from the start.
+    pub established: bool,
 }
 
 impl ClientAddr {
@@ -108,6 +111,7 @@ impl ClientAddr {
             listener: parts.listener,
             foreign: parts.foreign,
             stats: parts.stats,
+            established: parts.established,
             gso: GsoState::new(),
             send_error_log: LogLimiter::default(),
             receive_error_log: LogLimiter::default(),
@@ -137,32 +141,32 @@ impl ClientAddr {
     }
 
     fn received(&mut self, batch: Arc<PacketBatch>) {
-        let foreign: Vec<(SocketAddr, Option<IpAddr>)> = batch
-            .iter()
-            .filter(|d| d.meta.source != self.peer)
-            .map(|d| (d.meta.source, d.meta.local))
-            .collect();
-        let own = batch.len() - foreign.len();
-        if own > 0 {
-            let bytes = batch
-                .iter()
-                .filter(|d| d.meta.source == self.peer)
-                .map(|d| d.data.len())
-                .sum();
-            self.stats.record_receive(own, bytes);
-        }
-        if !foreign.is_empty() {
-            self.foreign.do_send(ForeignSenders { senders: foreign });
-        }
-        let count = batch.len() as u64;
-        match self
-            .to_wireguard
-            .try_send(WgPacket::from_path(batch, &self.stats))
-        {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Closed(_)) => {
-                add(&self.stats.rx_dropped, count)
+        // Runs of datagrams from this address go to its client's endpoint;
+        // runs from any other sender go back to the listener to be placed.
+        let mut start = 0;
+        while start < batch.len() {
+            let source = batch.get(start).meta.source;
+            let end = (start + 1..batch.len())
+                .find(|&i| batch.get(i).meta.source != source)
+                .unwrap_or(batch.len());
+            if source == self.peer {
+                let bytes = (start..end).map(|i| batch.get(i).data.len()).sum();
+                self.stats.record_receive(end - start, bytes);
+                let origin = Some(super::messages::Origin {
+                    id: self.id,
+                    stats: Arc::clone(&self.stats),
+                });
+                let packet = WgPacket::part(Arc::clone(&batch), start..end, origin);
+                if let Err(TrySendError::Full(_) | TrySendError::Closed(_)) =
+                    self.to_wireguard.try_send(packet)
+                {
+                    add(&self.stats.rx_dropped, (end - start) as u64);
+                }
+            } else {
+                let packet = WgPacket::part(Arc::clone(&batch), start..end, None);
+                self.foreign.do_send(ForeignDatagrams(packet));
             }
+            start = end;
         }
     }
 
@@ -193,6 +197,8 @@ impl Actor for ClientAddr {
             name: self.peer.to_string(),
             queue,
             stats: Arc::clone(&self.stats),
+            peer: Some(self.peer),
+            established: self.established,
         });
         // Checking a few times per timeout keeps expiry close to the configured value.
         let every = (self.timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
@@ -205,6 +211,15 @@ impl Actor for ClientAddr {
             peer: self.peer,
             id: self.id,
         });
+    }
+}
+
+impl Handler<Stop> for ClientAddr {
+    type Result = ();
+
+    fn handle(&mut self, message: Stop, ctx: &mut Self::Context) {
+        info!("client {}: {}", self.peer, message.reason);
+        ctx.stop();
     }
 }
 
@@ -268,9 +283,9 @@ mod tests {
         }
     }
 
-    impl Handler<ForeignSenders> for Listener {
+    impl Handler<ForeignDatagrams> for Listener {
         type Result = ();
-        fn handle(&mut self, _: ForeignSenders, _: &mut Self::Context) {}
+        fn handle(&mut self, _: ForeignDatagrams, _: &mut Self::Context) {}
     }
 
     async fn settle() {
@@ -308,6 +323,7 @@ mod tests {
             listener: listener.clone().recipient(),
             foreign: listener.recipient(),
             stats: Arc::clone(&stats),
+            established: true,
         })
         .start();
         settle().await;

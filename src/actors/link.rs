@@ -102,7 +102,7 @@ impl LinkActor {
         let count = batch.len() as u64;
         match self
             .to_wireguard
-            .try_send(WgPacket::from_path(batch, &self.stats))
+            .try_send(WgPacket::from_path(batch, self.id, &self.stats))
         {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Closed(_)) => {
@@ -124,6 +124,8 @@ impl Actor for LinkActor {
             name: self.spec.name.clone(),
             queue,
             stats: Arc::clone(&self.stats),
+            peer: None,
+            established: true,
         });
     }
 

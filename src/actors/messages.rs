@@ -26,8 +26,18 @@ pub struct WgPacket {
     /// How many datagrams from `first` belong to it.
     pub count: usize,
     /// The path they arrived on, when they come from one: the endpoint
-    /// charges the duplicates it drops to it.
-    pub from: Option<Arc<PathStats>>,
+    /// charges the duplicates it drops to it, and a WireGuard-aware server
+    /// learns from it which paths are established.
+    pub from: Option<Origin>,
+}
+
+/// The path a batch arrived on.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// The path's identity.
+    pub id: PathId,
+    /// Its counters.
+    pub stats: Arc<PathStats>,
 }
 
 impl WgPacket {
@@ -42,9 +52,13 @@ impl WgPacket {
         }
     }
 
-    /// A whole batch a path received, for WireGuard.
-    pub fn from_path(batch: Arc<PacketBatch>, stats: &Arc<PathStats>) -> Self {
-        Self::part(batch, 0..usize::MAX, Some(Arc::clone(stats)))
+    /// A whole batch path `id` received, for WireGuard.
+    pub fn from_path(batch: Arc<PacketBatch>, id: PathId, stats: &Arc<PathStats>) -> Self {
+        let origin = Origin {
+            id,
+            stats: Arc::clone(stats),
+        };
+        Self::part(batch, 0..usize::MAX, Some(origin))
     }
 
     /// Part of a batch (the server's listening socket hears every client,
@@ -52,7 +66,7 @@ impl WgPacket {
     pub fn part(
         batch: Arc<PacketBatch>,
         range: std::ops::Range<usize>,
-        from: Option<Arc<PathStats>>,
+        from: Option<Origin>,
     ) -> Self {
         let first = range.start.min(batch.len());
         let count = range.end.min(batch.len()) - first;
@@ -146,6 +160,13 @@ pub struct AttachPath {
     pub queue: PacketSender,
     /// Its counters (the endpoint counts the datagrams its queue drops).
     pub stats: Arc<PathStats>,
+    /// The remote address it talks to (a server's client address), named
+    /// in a WireGuard-aware server's reports.
+    pub peer: Option<std::net::SocketAddr>,
+    /// Whether it may receive everything WireGuard sends from the start;
+    /// otherwise (a WireGuard-aware server's new address) only handshake
+    /// answers until it sends data for a session of its client.
+    pub established: bool,
 }
 
 /// Tells the WireGuard endpoint to forget a path.

@@ -12,6 +12,7 @@
 //! ([`interface_report`], [`ListClients`](server_listener::ListClients)).
 
 pub mod client_addr;
+pub mod inspection;
 pub mod interface_report;
 pub mod interface_watcher;
 pub mod link;

@@ -4,8 +4,14 @@
 //! links, or the server's client addresses); every batch a path receives
 //! from the network is written to WireGuard. On the client the endpoint
 //! listens on `listenAddr` and remembers WireGuard's address from the last
-//! datagram; on the server its socket is connected to `dstAddr`.
+//! datagram; on the server its socket is connected to `dstAddr`. A
+//! WireGuard-aware server runs one endpoint per client, each with its own
+//! socket, so that WireGuard, which answers every peer at the address it
+//! last heard that peer from, hands each client's traffic to its own
+//! endpoint; the endpoint then filters with its [`Inspection`].
 
+use super::inspection::{Inbound, Inspection, allowed_before_established};
+use super::messages::Stop;
 use super::messages::{
     AttachPath, DetachPath, PacketReceiver, PacketSender, PathId, WgPacket, WgPacketGroup,
     packet_queue,
@@ -40,6 +46,9 @@ struct AttachedPath {
     name: String,
     queue: PacketSender,
     stats: Arc<PathStats>,
+    peer: Option<SocketAddr>,
+    /// May receive everything (else only handshake answers).
+    established: bool,
 }
 
 /// The actor owning the WireGuard-facing socket.
@@ -56,6 +65,9 @@ pub struct WireGuardEndpoint {
     gso: GsoState,
     /// Drops copies of data messages WireGuard already got (`dedup` on).
     dedup: Option<DuplicateFilter>,
+    /// WireGuard awareness, on a WireGuard-aware server.
+    inspection: Option<Inspection>,
+    unknown_session_log: LogLimiter,
     /// Rate limits for the per-packet problems worth logging.
     no_path_log: LogLimiter,
     no_peer_log: LogLimiter,
@@ -78,11 +90,26 @@ impl WireGuardEndpoint {
             stats: Arc::new(EndpointStats::default()),
             gso: GsoState::new(),
             dedup: dedup.then(DuplicateFilter::new),
+            inspection: None,
+            unknown_session_log: LogLimiter::default(),
             no_path_log: LogLimiter::default(),
             no_peer_log: LogLimiter::default(),
             send_error_log: LogLimiter::default(),
             receive_error_log: LogLimiter::default(),
         }
+    }
+
+    /// Counts into `stats` (shared by all the clients' endpoints of a server,
+    /// whose totals it then holds) instead of counters of its own.
+    pub fn with_stats(mut self, stats: Arc<EndpointStats>) -> Self {
+        self.stats = stats;
+        self
+    }
+
+    /// Makes the endpoint WireGuard-aware for one client (server only).
+    pub fn inspecting(mut self, inspection: Inspection) -> Self {
+        self.inspection = Some(inspection);
+        self
     }
 
     /// Where paths put the datagrams they receive for WireGuard.
@@ -108,6 +135,11 @@ impl WireGuardEndpoint {
                 *peer = Some(source);
             }
         }
+        if let Some(inspection) = &mut self.inspection {
+            for datagram in batch.iter() {
+                inspection.learn_from_wireguard(datagram.data);
+            }
+        }
         if self.paths.is_empty() {
             add(&self.stats.no_path_dropped, batch.len() as u64);
             if let Some(suppressed) = self.no_path_log.allow() {
@@ -120,10 +152,13 @@ impl WireGuardEndpoint {
         }
         let mut closed = Vec::new();
         for path in &self.paths {
-            match path.queue.try_send(WgPacket::new(Arc::clone(&batch))) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) => add(&path.stats.tx_dropped, batch.len() as u64),
-                Err(TrySendError::Closed(_)) => closed.push(path.id),
+            let delivered = if path.established || self.inspection.is_none() {
+                try_hand(path, WgPacket::new(Arc::clone(&batch)))
+            } else {
+                hand_handshake_answers(path, &batch)
+            };
+            if !delivered {
+                closed.push(path.id);
             }
         }
         self.paths.retain(|path| !closed.contains(&path.id));
@@ -152,20 +187,48 @@ impl WireGuardEndpoint {
             gso,
             dedup,
             stats,
+            inspection,
+            paths,
+            unknown_session_log,
             ..
         } = self;
         let datagrams = group.packets().flat_map(|packet| {
             packet
                 .datagrams()
-                .map(move |datagram| (datagram.data, packet.from.as_deref()))
+                .map(move |datagram| (datagram.data, packet.from.as_ref()))
         });
-        // Only first copies go on; the path that brought a duplicate is told.
         let first_copies = datagrams.filter_map(|(data, from)| {
+            // A WireGuard-aware server passes only its client's WireGuard traffic.
+            if let Some(inspection) = inspection.as_ref() {
+                match inspection.inbound(data) {
+                    Inbound::Forward => {}
+                    Inbound::ForwardEstablishing => {
+                        if let Some(origin) = from {
+                            establish(paths, origin.id);
+                        }
+                    }
+                    Inbound::NotWireGuard => {
+                        add(&stats.refused_not_wireguard, 1);
+                        return None;
+                    }
+                    Inbound::UnknownSession(index) => {
+                        add(&stats.refused_unknown_session, 1);
+                        let peer = from
+                            .and_then(|origin| paths.iter().find(|p| p.id == origin.id))
+                            .and_then(|p| p.peer);
+                        if let (Some(peer), Some(_)) = (peer, unknown_session_log.allow()) {
+                            inspection.report_unknown_session(peer, index);
+                        }
+                        return None;
+                    }
+                }
+            }
+            // Only first copies go on; the path that brought a duplicate is told.
             if let Some(filter) = dedup.as_mut() {
                 if filter.check(data) == Verdict::Duplicate {
                     add(&stats.duplicates_dropped, 1);
-                    if let Some(from) = from {
-                        add(&from.rx_duplicates, 1);
+                    if let Some(origin) = from {
+                        add(&origin.stats.rx_duplicates, 1);
                     }
                     return None;
                 }
@@ -188,6 +251,49 @@ impl WireGuardEndpoint {
             }
         }
     }
+}
+
+/// Marks path `id` established: it has sent data for a session of its
+/// client, so it receives everything WireGuard sends from now on.
+fn establish(paths: &mut [AttachedPath], id: PathId) {
+    if let Some(path) = paths.iter_mut().find(|p| p.id == id && !p.established) {
+        path.established = true;
+        debug!("path {} established", path.name);
+    }
+}
+
+/// Queues `packet` for `path`; false when the path is gone. A full queue
+/// drops the packet for this path only.
+fn try_hand(path: &AttachedPath, packet: WgPacket) -> bool {
+    let count = packet.count as u64;
+    match path.queue.try_send(packet) {
+        Ok(()) => true,
+        Err(TrySendError::Full(_)) => {
+            add(&path.stats.tx_dropped, count);
+            true
+        }
+        Err(TrySendError::Closed(_)) => false,
+    }
+}
+
+/// Queues for a path that is not established only the runs of `batch`
+/// that answer a handshake; false when the path is gone.
+fn hand_handshake_answers(path: &AttachedPath, batch: &Arc<PacketBatch>) -> bool {
+    let mut start = None;
+    for i in 0..=batch.len() {
+        let allowed = i < batch.len() && allowed_before_established(batch.get(i).data);
+        match (allowed, start) {
+            (true, None) => start = Some(i),
+            (false, Some(first)) => {
+                if !try_hand(path, WgPacket::part(Arc::clone(batch), first..i, None)) {
+                    return false;
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    true
 }
 
 impl Actor for WireGuardEndpoint {
@@ -240,6 +346,8 @@ impl Handler<AttachPath> for WireGuardEndpoint {
             name: message.name,
             queue: message.queue,
             stats: message.stats,
+            peer: message.peer,
+            established: message.established,
         });
     }
 }
@@ -254,5 +362,14 @@ impl Handler<DetachPath> for WireGuardEndpoint {
             }
             path.id != message.id
         });
+    }
+}
+
+impl Handler<Stop> for WireGuardEndpoint {
+    type Result = ();
+
+    fn handle(&mut self, message: Stop, ctx: &mut Self::Context) {
+        debug!("WireGuard endpoint stopping: {}", message.reason);
+        ctx.stop();
     }
 }

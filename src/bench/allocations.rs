@@ -45,6 +45,7 @@ pub fn measure(allocations: fn() -> u64, warmup: u64, packets: u64) -> io::Resul
         write_timeout_ms: 0,
         web_manager: None,
         dedup: true,
+        wireguard_aware: None,
     };
     let system = actix::System::new();
     system.block_on(async move {

@@ -3,7 +3,7 @@
 //! no loss, against generator → sink over one of the same links; and how
 //! much CPU the two daemons spend per forwarded datagram.
 
-use super::procfs::cpu_seconds;
+use super::procfs::cpu_split;
 use crate::lab::Lab;
 use crate::lab::load::{Sink, generate};
 use crate::lab::topology::{CLIENT_PORT, WIREGUARD_PORT, server_link_ip};
@@ -165,6 +165,8 @@ pub struct CpuCost {
     pub server_cpu_s: f64,
     /// Both, per input datagram, in microseconds.
     pub micros_per_packet: f64,
+    /// Of which in user space (engarde's own code), microseconds.
+    pub user_micros_per_packet: f64,
 }
 
 /// Measures the daemons' CPU while forwarding `rate` datagrams per second.
@@ -179,12 +181,13 @@ pub fn cpu_cost(lab: &Lab, rate: u64, size: usize, duration: Duration) -> io::Re
         .as_ref()
         .map(|d| d.pid())
         .ok_or_else(|| io::Error::other("no engarde-server"))?;
-    let (client_before, server_before) = (cpu_seconds(client_pid)?, cpu_seconds(server_pid)?);
+    let (client_before, server_before) = (cpu_split(client_pid)?, cpu_split(server_pid)?);
     let result = probe(lab, Path::Engarde, rate, size, duration)?;
-    let (client_cpu_s, server_cpu_s) = (
-        cpu_seconds(client_pid)? - client_before,
-        cpu_seconds(server_pid)? - server_before,
-    );
+    let (client_after, server_after) = (cpu_split(client_pid)?, cpu_split(server_pid)?);
+    let client_cpu_s = client_after.0 + client_after.1 - client_before.0 - client_before.1;
+    let server_cpu_s = server_after.0 + server_after.1 - server_before.0 - server_before.1;
+    let user_s = client_after.0 - client_before.0 + server_after.0 - server_before.0;
+    let packets = result.sent.max(1) as f64;
     Ok(CpuCost {
         rate_pps: rate,
         size,
@@ -192,6 +195,7 @@ pub fn cpu_cost(lab: &Lab, rate: u64, size: usize, duration: Duration) -> io::Re
         delivered: result.received,
         client_cpu_s,
         server_cpu_s,
-        micros_per_packet: (client_cpu_s + server_cpu_s) * 1e6 / result.sent.max(1) as f64,
+        micros_per_packet: (client_cpu_s + server_cpu_s) * 1e6 / packets,
+        user_micros_per_packet: user_s * 1e6 / packets,
     })
 }

@@ -8,11 +8,14 @@
 //! - round-trip time through WireGuard with and without engarde ([`latency`]);
 //! - TCP throughput through WireGuard with and without engarde ([`throughput`]);
 //! - a link rate-limited to 1 Mbit/s must not hurt the others ([`isolation`]);
-//! - resident memory of both daemons over a run ([`memory`]).
+//! - resident memory of both daemons over a run ([`memory`]);
+//! - what one process wake-up costs on this machine, the floor under any
+//!   relay's CPU and latency figures ([`calibration`]).
 //!
 //! docs/performance.md explains each figure and the latest results.
 
 pub mod allocations;
+pub mod calibration;
 pub mod forwarding;
 pub mod isolation;
 pub mod latency;
@@ -153,9 +156,17 @@ pub fn run(options: &Options) -> io::Result<Report> {
             .ceilings
             .first()
             .map_or(10_000, |c| c.engarde.lossless_pps);
-        let rate = (base / 5).clamp(1_000, 20_000);
-        say(&format!("  CPU at {rate} pps"));
-        report.cpu = Some(forwarding::cpu_cost(&lab, rate, 100, d.cpu)?);
+        for percent in [10, 25, 50] {
+            let rate = (base * percent / 100).max(1_000);
+            say(&format!(
+                "  CPU at {rate} pps ({percent}% of the 100-byte ceiling)"
+            ));
+            report
+                .cpu
+                .push(forwarding::cpu_cost(&lab, rate, 100, d.cpu)?);
+        }
+        say("  wake-up cost of this machine (ping-pong)");
+        report.wakeup = Some(calibration::measure(&lab, d.latency_probes * 5)?);
     }
 
     if let Some(counter) = options.allocation_counter {

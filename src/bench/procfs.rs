@@ -4,6 +4,12 @@ use std::io;
 
 /// User + system CPU time of process `pid` (all its threads), in seconds.
 pub fn cpu_seconds(pid: u32) -> io::Result<f64> {
+    let (user, system) = cpu_split(pid)?;
+    Ok(user + system)
+}
+
+/// User and system CPU time of process `pid` (all its threads), in seconds.
+pub fn cpu_split(pid: u32) -> io::Result<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // The command name (field 2) may hold spaces; the fields we need follow its ')'.
     let rest = stat
@@ -20,7 +26,7 @@ pub fn cpu_seconds(pid: u32) -> io::Result<f64> {
     };
     // SAFETY: sysconf has no preconditions.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Ok((ticks(11)? + ticks(12)?) / per_second)
+    Ok((ticks(11)? / per_second, ticks(12)? / per_second))
 }
 
 /// Resident set size of process `pid`, in bytes.

@@ -14,6 +14,7 @@ mod yaml_error;
 pub use address::{AddressRole, distinct, is_host_name, parse_address, parse_addresses, preferred};
 
 use crate::error::ConfigError;
+use crate::registry::{Limits, Network};
 use raw::{RawClient, RawServer, RawWebManager};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -22,6 +23,12 @@ use std::time::Duration;
 
 /// Where the binaries look when no path is given (the Go version's default).
 pub const DEFAULT_CONFIG_PATH: &str = "engarde.yml";
+
+/// `maxClients` when the key is missing.
+pub const DEFAULT_MAX_CLIENTS: usize = 64;
+
+/// `maxAddressesPerClient` when the key is missing.
+pub const DEFAULT_MAX_ADDRESSES_PER_CLIENT: usize = 16;
 
 /// `clientTimeout` when the key is missing or 0, as in the Go version.
 pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -143,6 +150,10 @@ pub struct ServerConfig {
     /// Drop duplicate copies of clients' data messages before WireGuard
     /// decrypts them (`dedup`, default on; see [`crate::dedup`]).
     pub dedup: bool,
+    /// Group addresses into clients by WireGuard's headers, answer each
+    /// client only, and refuse what is not WireGuard (`wireguardAware`,
+    /// default on); `None` when off (the Go engarde's behaviour).
+    pub wireguard_aware: Option<crate::registry::Limits>,
 }
 
 /// `webManager:` with a non-empty `listenAddr`.
@@ -279,6 +290,7 @@ impl Checker<'_> {
     }
 
     fn server(&self, raw: RawServer) -> Result<ServerConfig, ConfigError> {
+        let wireguard_aware = self.wireguard_awareness(&raw)?;
         let listen_addr = self.required_address(
             raw.listen_addr,
             "server.listenAddr",
@@ -298,7 +310,36 @@ impl Checker<'_> {
             write_timeout_ms: raw.write_timeout.unwrap_or(0),
             web_manager: self.web_manager(raw.web_manager, "server.webManager")?,
             dedup: raw.dedup.unwrap_or(true),
+            wireguard_aware,
         })
+    }
+
+    fn wireguard_awareness(&self, raw: &RawServer) -> Result<Option<Limits>, ConfigError> {
+        if raw.wireguard_aware == Some(false) {
+            return Ok(None);
+        }
+        let positive = |value: Option<u64>, key: &str, default: usize| match value {
+            None => Ok(default),
+            Some(0) => Err(ConfigError::invalid(self.file, key, "must be at least 1")),
+            Some(n) => Ok(n as usize),
+        };
+        let mut allowed_sources = Vec::new();
+        for (i, text) in raw.allowed_sources.iter().flatten().enumerate() {
+            let Some(text) = text else { continue };
+            let network = Network::parse(text).map_err(|message| {
+                ConfigError::invalid(self.file, format!("server.allowedSources[{i}]"), message)
+            })?;
+            allowed_sources.push(network);
+        }
+        Ok(Some(Limits {
+            max_clients: positive(raw.max_clients, "server.maxClients", DEFAULT_MAX_CLIENTS)?,
+            max_addresses_per_client: positive(
+                raw.max_addresses_per_client,
+                "server.maxAddressesPerClient",
+                DEFAULT_MAX_ADDRESSES_PER_CLIENT,
+            )?,
+            allowed_sources,
+        }))
     }
 
     fn web_manager(

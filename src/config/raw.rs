@@ -86,6 +86,10 @@ pub struct RawServer {
     pub write_timeout: Option<u64>,
     pub web_manager: Option<RawWebManager>,
     pub dedup: Option<bool>,
+    pub wireguard_aware: Option<bool>,
+    pub max_clients: Option<u64>,
+    pub max_addresses_per_client: Option<u64>,
+    pub allowed_sources: Option<Vec<Option<String>>>,
 }
 
 /// `webManager:` in either section.

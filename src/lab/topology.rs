@@ -790,6 +790,11 @@ impl Lab {
             SocketAddr::new(self.local_ip(), WIREGUARD_PORT),
             self.options.client_timeout_secs
         );
+        if !self.options.with_wireguard {
+            // Load generators stand in for WireGuard and send arbitrary
+            // datagrams, which only a server that is not WireGuard-aware passes.
+            server.push_str("  wireguardAware: false\n");
+        }
         for line in &self.options.server_extra {
             server.push_str(&format!("  {line}\n"));
         }

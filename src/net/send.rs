@@ -13,6 +13,7 @@
 use super::io_mode::{batching, gso};
 use super::sockaddr::RawSockAddr;
 use std::io;
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
@@ -171,30 +172,36 @@ fn send_chunk(
 ) -> bool {
     let mut messages = [Message::default(); MAX_PER_CALL];
     let count = plan(datagrams, gso.enabled, &mut messages);
-    let mut iovecs = [libc::iovec {
-        iov_base: std::ptr::null_mut(),
-        iov_len: 0,
-    }; MAX_PER_CALL];
+    // Only the entries used are written: zeroing whole arrays cost more
+    // than the system call itself for one datagram.
+    let mut iovecs = [const { MaybeUninit::<libc::iovec>::uninit() }; MAX_PER_CALL];
     for (iovec, datagram) in iovecs.iter_mut().zip(datagrams) {
-        // sendmmsg only reads through iov_base; the C type wants *mut.
-        iovec.iov_base = datagram.as_ptr() as *mut libc::c_void;
-        iovec.iov_len = datagram.len();
+        iovec.write(libc::iovec {
+            // sendmmsg only reads through iov_base; the C type wants *mut.
+            iov_base: datagram.as_ptr() as *mut libc::c_void,
+            iov_len: datagram.len(),
+        });
     }
-    let mut controls = [[0u64; 3]; MAX_PER_CALL];
-    // SAFETY: mmsghdr is plain old data; all-zero is a valid empty header.
-    let mut headers: [libc::mmsghdr; MAX_PER_CALL] = unsafe { std::mem::zeroed() };
+    let mut controls = [const { MaybeUninit::<GsoControl>::uninit() }; MAX_PER_CALL];
+    let mut headers = [const { MaybeUninit::<libc::mmsghdr>::uninit() }; MAX_PER_CALL];
     for (i, message) in messages[..count].iter().enumerate() {
-        let header = &mut headers[i].msg_hdr;
+        // SAFETY: mmsghdr is plain old data; all-zero is a valid empty header.
+        let header = &mut headers[i].write(unsafe { std::mem::zeroed() }).msg_hdr;
         if let Some(destination) = destination {
             header.msg_name = destination.as_ptr() as *mut libc::c_void;
             header.msg_namelen = destination.byte_len();
         }
-        header.msg_iov = &mut iovecs[message.first];
+        // The first `datagrams.len()` iovecs were written above.
+        header.msg_iov = iovecs[message.first].as_mut_ptr();
         header.msg_iovlen = message.count as _;
         if message.segment > 0 {
-            write_gso_control(header, &mut controls[i], message.segment);
+            write_gso_control(header, controls[i].write([0; 3]), message.segment);
         }
     }
+    // Only the first `count` headers are initialised; the calls below pass no more.
+    let headers: &mut [libc::mmsghdr] =
+        // SAFETY: headers[..count] were written in the loop above.
+        unsafe { std::slice::from_raw_parts_mut(headers.as_mut_ptr().cast(), count) };
     let per_call = if batching() { count } else { 1 };
     let mut next = 0;
     while next < count {

@@ -91,7 +91,7 @@ impl Daemons {
                 started_tx
                     .send(Started {
                         client_listen: client.listen_addr,
-                        server_upstream: server.upstream_addr,
+                        server_upstream: server.upstream_addr.unwrap(),
                         client_web: client.web.as_ref().unwrap().addr,
                         server_web: server.web.as_ref().unwrap().addr,
                     })

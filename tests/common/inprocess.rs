@@ -42,6 +42,9 @@ pub fn server_config(
         write_timeout_ms: 10,
         web_manager: None,
         dedup: true,
+        // These tests relay arbitrary datagrams, which only a server that
+        // is not WireGuard-aware passes; tests/wireguard_aware.rs covers the default.
+        wireguard_aware: None,
     }
 }
 

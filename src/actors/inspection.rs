@@ -1,0 +1,234 @@
+//! The WireGuard awareness of one client's endpoint on the server (issue 5).
+//!
+//! The endpoint of a WireGuard-aware server serves one client. Watching
+//! the clear-text headers (GUIDE §2) it learns the server-side session
+//! indices its WireGuard hands out, and from those decides:
+//! - towards WireGuard: datagrams that are not WireGuard, and data messages
+//!   for a session that is not this client's, are dropped; a data message
+//!   for one of its sessions establishes the path that brought it;
+//! - towards the client: a path that is not established yet (its address
+//!   only sent a handshake so far) gets handshake answers only, never the
+//!   data stream, so a forged source address cannot draw traffic.
+//!
+//! The listener learns each new index (and each forgotten one) through an
+//! [`EndpointReport`], so it can place a new address of the client.
+
+use crate::registry::ClientId;
+use crate::wireguard::{Message, parse};
+use actix::prelude::*;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+/// Server-side indices remembered per client: WireGuard keeps at most three
+/// sessions per peer (previous, current, next); a few more cover handshakes
+/// that never completed.
+const SESSIONS_PER_CLIENT: usize = 8;
+
+/// What a client's endpoint tells the listener.
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+#[rtype(result = "()")]
+pub enum EndpointReport {
+    /// WireGuard chose `index` for a session with this client.
+    SessionLearned {
+        /// The client.
+        client: ClientId,
+        /// The server-side index.
+        index: u32,
+    },
+    /// `index` is no longer remembered.
+    SessionForgotten {
+        /// The client.
+        client: ClientId,
+        /// The server-side index.
+        index: u32,
+    },
+    /// `peer`, an address of this client, sent data for a session that is
+    /// not this client's (an address that moved to another client, e.g.
+    /// behind NAT, or a forgery).
+    UnknownSession {
+        /// The client the address belongs to now.
+        client: ClientId,
+        /// The address.
+        peer: SocketAddr,
+        /// The index it used.
+        index: u32,
+    },
+}
+
+/// What to do with a datagram from the client, for WireGuard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inbound {
+    /// Hand it to WireGuard.
+    Forward,
+    /// Hand it to WireGuard: data for one of this client's sessions, so the
+    /// path that brought it is established.
+    ForwardEstablishing,
+    /// Not WireGuard: drop.
+    NotWireGuard,
+    /// Data for a session that is not this client's: drop.
+    UnknownSession(u32),
+}
+
+/// One client's WireGuard awareness.
+pub struct Inspection {
+    client: ClientId,
+    listener: Recipient<EndpointReport>,
+    /// Server-side session indices, newest last.
+    sessions: VecDeque<u32>,
+}
+
+impl Inspection {
+    /// Awareness for `client`, reporting to `listener`.
+    pub fn new(client: ClientId, listener: Recipient<EndpointReport>) -> Self {
+        Self {
+            client,
+            listener,
+            sessions: VecDeque::with_capacity(SESSIONS_PER_CLIENT + 1),
+        }
+    }
+
+    /// The client this endpoint serves.
+    pub fn client(&self) -> ClientId {
+        self.client
+    }
+
+    /// Notes the session indices in a datagram WireGuard sends to the client.
+    pub fn learn_from_wireguard(&mut self, data: &[u8]) {
+        let index = match parse(data) {
+            Some(Message::HandshakeInitiation { sender_index }) => sender_index,
+            Some(Message::HandshakeResponse { sender_index, .. }) => sender_index,
+            _ => return,
+        };
+        if self.sessions.contains(&index) {
+            return;
+        }
+        self.sessions.push_back(index);
+        self.listener.do_send(EndpointReport::SessionLearned {
+            client: self.client,
+            index,
+        });
+        if self.sessions.len() > SESSIONS_PER_CLIENT {
+            if let Some(old) = self.sessions.pop_front() {
+                self.listener.do_send(EndpointReport::SessionForgotten {
+                    client: self.client,
+                    index: old,
+                });
+            }
+        }
+    }
+
+    /// Judges a datagram from the client.
+    pub fn inbound(&self, data: &[u8]) -> Inbound {
+        match parse(data) {
+            None => Inbound::NotWireGuard,
+            Some(Message::TransportData { receiver_index, .. }) => {
+                if self.sessions.contains(&receiver_index) {
+                    Inbound::ForwardEstablishing
+                } else {
+                    Inbound::UnknownSession(receiver_index)
+                }
+            }
+            Some(_) => Inbound::Forward,
+        }
+    }
+
+    /// Reports that `peer` used an index this client does not own.
+    pub fn report_unknown_session(&self, peer: SocketAddr, index: u32) {
+        self.listener.do_send(EndpointReport::UnknownSession {
+            client: self.client,
+            peer,
+            index,
+        });
+    }
+}
+
+/// Whether a path that is not established yet may receive `data`: only
+/// the answers to a handshake it started (a response or a cookie).
+pub fn allowed_before_established(data: &[u8]) -> bool {
+    matches!(
+        parse(data),
+        Some(Message::HandshakeResponse { .. } | Message::CookieReply { .. })
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Default)]
+    struct Collector(Arc<Mutex<Vec<EndpointReport>>>);
+
+    impl Actor for Collector {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<EndpointReport> for Collector {
+        type Result = ();
+        fn handle(&mut self, report: EndpointReport, _: &mut Self::Context) {
+            self.0.lock().unwrap().push(report);
+        }
+    }
+
+    fn message(kind: u8, len: usize, index_at_4: u32, index_at_8: u32) -> Vec<u8> {
+        let mut data = vec![0u8; len];
+        data[0] = kind;
+        data[4..8].copy_from_slice(&index_at_4.to_le_bytes());
+        data[8..12].copy_from_slice(&index_at_8.to_le_bytes());
+        data
+    }
+
+    #[actix_rt::test]
+    async fn learns_sessions_and_judges_data_by_them() {
+        let reports = Arc::new(Mutex::new(Vec::new()));
+        let collector = Collector(Arc::clone(&reports)).start();
+        let mut inspection = Inspection::new(3, collector.recipient());
+        let data_for_42 = message(4, 32, 42, 0);
+        assert_eq!(
+            inspection.inbound(&data_for_42),
+            Inbound::UnknownSession(42)
+        );
+        inspection.learn_from_wireguard(&message(2, 92, 42, 7)); // response: sender 42, receiver 7
+        assert_eq!(
+            inspection.inbound(&data_for_42),
+            Inbound::ForwardEstablishing
+        );
+        assert_eq!(inspection.inbound(b"garbage"), Inbound::NotWireGuard);
+        assert_eq!(
+            inspection.inbound(&message(1, 148, 9, 0)),
+            Inbound::Forward,
+            "initiations pass"
+        );
+        for index in 100..100 + SESSIONS_PER_CLIENT as u32 {
+            inspection.learn_from_wireguard(&message(1, 148, index, 0));
+        }
+        assert_eq!(
+            inspection.inbound(&data_for_42),
+            Inbound::UnknownSession(42),
+            "the oldest index is forgotten"
+        );
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let reports = reports.lock().unwrap();
+        assert_eq!(
+            reports[0],
+            EndpointReport::SessionLearned {
+                client: 3,
+                index: 42
+            }
+        );
+        assert!(reports.contains(&EndpointReport::SessionForgotten {
+            client: 3,
+            index: 42
+        }));
+    }
+
+    #[test]
+    fn a_new_address_gets_handshake_answers_only() {
+        assert!(allowed_before_established(&message(2, 92, 1, 2)));
+        assert!(allowed_before_established(&message(3, 64, 1, 0)));
+        assert!(!allowed_before_established(&message(4, 32, 1, 0)));
+        assert!(!allowed_before_established(&message(1, 148, 1, 0)));
+        assert!(!allowed_before_established(b"anything else"));
+    }
+}
