@@ -30,7 +30,7 @@ pub struct StreamSpec {
 
 /// A stream in progress.
 pub struct RunningStream {
-    sender: JoinHandle<io::Result<Vec<u64>>>,
+    sender: JoinHandle<io::Result<SendLog>>,
     receiver: JoinHandle<io::Result<Arrivals>>,
     stop: Arc<AtomicBool>,
 }
@@ -54,6 +54,9 @@ pub struct StreamReport {
     pub duplicates: u64,
     /// Datagrams that were not part of the stream.
     pub foreign: u64,
+    /// Datagrams the sender's own kernel refused (they never entered the
+    /// tunnel, so they are not counted as lost), with the error.
+    pub unsent: Vec<(u64, String)>,
 }
 
 impl StreamReport {
@@ -62,12 +65,16 @@ impl StreamReport {
         self.send_ns.len() as u64
     }
 
-    /// Sequence numbers that never arrived.
+    /// Sequence numbers that were sent and never arrived.
     pub fn lost(&self) -> Vec<u64> {
         (0..self.send_ns.len())
-            .filter(|&i| self.arrival_ns[i] == 0)
+            .filter(|&i| self.arrival_ns[i] == 0 && !self.was_unsent(i as u64))
             .map(|i| i as u64)
             .collect()
+    }
+
+    fn was_unsent(&self, seq: u64) -> bool {
+        self.unsent.iter().any(|(unsent, _)| *unsent == seq)
     }
 
     /// (sent, lost) among datagrams sent in `[from_ns, to_ns)`.
@@ -75,7 +82,7 @@ impl StreamReport {
         let mut sent = 0;
         let mut lost = 0;
         for (i, &at) in self.send_ns.iter().enumerate() {
-            if at >= from_ns && at < to_ns {
+            if at >= from_ns && at < to_ns && !self.was_unsent(i as u64) {
                 sent += 1;
                 lost += u64::from(self.arrival_ns[i] == 0);
             }
@@ -105,9 +112,16 @@ impl StreamReport {
     pub fn summary(&self) -> String {
         let lost = self.lost();
         let shown: Vec<String> = lost.iter().take(20).map(u64::to_string).collect();
+        let unsent = match self.unsent.first() {
+            None => String::new(),
+            Some((seq, error)) => format!(
+                ", refused by the sender's kernel {} (first: seq {seq}, {error})",
+                self.unsent.len()
+            ),
+        };
         format!(
-            "sent {}, lost {}{}, duplicates {}, foreign {}",
-            self.sent(),
+            "sent {}, lost {}{}, duplicates {}, foreign {}{unsent}",
+            self.sent() - self.unsent.len() as u64,
             lost.len(),
             if lost.is_empty() {
                 String::new()
@@ -159,7 +173,7 @@ impl RunningStream {
     /// Waits for the sender to finish, gives stragglers `grace` to arrive,
     /// and returns the report.
     pub fn finish(self, grace: Duration) -> io::Result<StreamReport> {
-        let send_ns = self
+        let (send_ns, unsent) = self
             .sender
             .join()
             .map_err(|_| io::Error::other("stream sender panicked"))??;
@@ -177,15 +191,21 @@ impl RunningStream {
             arrival_ns,
             duplicates: arrivals.duplicates,
             foreign: arrivals.foreign,
+            unsent,
         })
     }
 }
 
-fn send(socket: UdpSocket, destination: SocketAddr, spec: StreamSpec) -> io::Result<Vec<u64>> {
+/// What the sender did: the send time of each datagram, and the datagrams
+/// its own kernel refused (with the error).
+type SendLog = (Vec<u64>, Vec<(u64, String)>);
+
+fn send(socket: UdpSocket, destination: SocketAddr, spec: StreamSpec) -> io::Result<SendLog> {
     let total = (u128::from(spec.rate_pps) * spec.duration.as_millis() / 1000) as usize;
     let interval_ns = 1_000_000_000 / u64::from(spec.rate_pps.max(1));
     let mut payload = vec![0u8; spec.payload_len];
     let mut send_ns = Vec::with_capacity(total);
+    let mut unsent = Vec::new();
     let start = monotonic_ns();
     for seq in 0..total as u64 {
         let due = start + seq * interval_ns;
@@ -196,11 +216,14 @@ fn send(socket: UdpSocket, destination: SocketAddr, spec: StreamSpec) -> io::Res
         let at = monotonic_ns();
         payload[..8].copy_from_slice(&seq.to_le_bytes());
         payload[8..16].copy_from_slice(&at.to_le_bytes());
-        // A send error (e.g. ENOBUFS) is a lost datagram like any other: the report counts it.
-        let _ = socket.send_to(&payload, destination);
+        // A datagram the sender's own kernel refuses never entered the
+        // tunnel: it is reported apart, not as a relay's loss.
+        if let Err(error) = socket.send_to(&payload, destination) {
+            unsent.push((seq, error.to_string()));
+        }
         send_ns.push(at);
     }
-    Ok(send_ns)
+    Ok((send_ns, unsent))
 }
 
 fn receive(socket: UdpSocket, stop: &AtomicBool) -> io::Result<Arrivals> {
@@ -296,6 +319,7 @@ mod tests {
             arrival_ns: vec![15, 0, 60, 45],
             duplicates: 0,
             foreign: 0,
+            unsent: Vec::new(),
         };
         assert_eq!(report.lost(), vec![1]);
         assert_eq!(report.window(0, 25), (2, 1));
@@ -304,6 +328,21 @@ mod tests {
         assert_eq!(
             report.delay_percentile(100.0),
             Some(Duration::from_nanos(30))
+        );
+        let refused = StreamReport {
+            unsent: vec![(1, "No buffer space available".into())],
+            ..report
+        };
+        assert!(
+            refused.lost().is_empty(),
+            "a datagram the sender's kernel refused is not lost"
+        );
+        assert!(
+            refused
+                .summary()
+                .contains("refused by the sender's kernel 1"),
+            "{}",
+            refused.summary()
         );
     }
 }
