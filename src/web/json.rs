@@ -9,6 +9,8 @@
 use super::state::{Facts, Snapshot};
 use crate::actors::interface_report::{InterfaceReport, LinkStatus};
 use crate::actors::server_listener::ClientSnapshot;
+use crate::analytics::PathAnalytics;
+use crate::registry::Refusal;
 use crate::stats::{EndpointStats, PathStats, get};
 use serde::Serialize;
 use std::time::Duration;
@@ -65,6 +67,9 @@ pub struct InterfaceEntry {
     pub addresses: Vec<String>,
     /// Totals of every link it had since start; `null` if it never had one.
     pub counters: Option<Counters>,
+    /// What its links were worth next to the others, since start, for the
+    /// server's datagrams; `null` if it never had a link.
+    pub analytics: Option<Analytics>,
 }
 
 /// The server's answer.
@@ -84,8 +89,32 @@ pub struct ServerList {
     pub dst_address: String,
     /// Every live client address.
     pub sockets: Vec<SocketEntry>,
-    /// Counters of the WireGuard-facing socket.
+    /// Clients (engarde-clients, WireGuard peers) with a live address.
+    pub clients: usize,
+    /// Counters of the WireGuard-facing sockets, over every client.
     pub wireguard: WireGuardCounters,
+    /// Datagrams from the network dropped before WireGuard, by reason.
+    pub refused: Refused,
+}
+
+/// Datagrams a WireGuard-aware server dropped before WireGuard, by reason.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Refused {
+    /// Not one of WireGuard's four message shapes.
+    pub not_wireguard: u64,
+    /// From a source outside `allowedSources`.
+    pub not_allowed: u64,
+    /// Data, a response or a cookie naming a session no client (or not the
+    /// sender's client) has.
+    pub unknown_session: u64,
+    /// A new client while `maxClients` clients are live.
+    pub too_many_clients: u64,
+    /// A new address of a client that has `maxAddressesPerClient`.
+    pub too_many_addresses: u64,
+    /// Handshake initiations beyond the few a client may send before its
+    /// WireGuard answered it once.
+    pub too_many_initiations: u64,
 }
 
 /// One client address on the server.
@@ -94,12 +123,79 @@ pub struct ServerList {
 pub struct SocketEntry {
     /// `IP:port` of the client's link.
     pub address: String,
+    /// The client (WireGuard peer) it belongs to; 0 when the server is not
+    /// WireGuard-aware.
+    pub client: u64,
     /// Whole seconds since it was last heard (the Go meaning).
     pub last: Option<u64>,
     /// The same in milliseconds.
     pub last_ms: Option<u64>,
     /// Its counters since it became live.
     pub counters: Counters,
+    /// What it was worth next to its client's other addresses, for the
+    /// client's datagrams, since it became live.
+    pub analytics: Analytics,
+}
+
+/// A path's analytics: what it did for the datagrams received from the
+/// other engarde, next to the other paths (docs/api.md).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Analytics {
+    /// Data messages whose first copy came on this path.
+    pub wins: u64,
+    /// Data messages that came on this path alone while another was up.
+    pub rescued: u64,
+    /// Data messages another path delivered and this one did not.
+    pub lost: u64,
+    /// Data messages judged while this path was up.
+    pub expected: u64,
+    /// `lost / expected`; `null` while nothing was expected.
+    pub loss_ratio: Option<f64>,
+    /// Median delay of its copies behind the first copy, in ms; `null`
+    /// before any copy.
+    pub delay_median_ms: Option<f64>,
+    /// 99th percentile of the same.
+    pub delay_p99_ms: Option<f64>,
+    /// Copies whose delay was measured.
+    pub delay_samples: u64,
+}
+
+impl Analytics {
+    /// Reads `analytics` now.
+    pub fn read(analytics: &PathAnalytics) -> Self {
+        let snapshot = analytics.snapshot();
+        let millis = |q| {
+            snapshot
+                .delay_quantile(q)
+                .map(|d: Duration| (d.as_secs_f64() * 1e6).round() / 1e3)
+        };
+        Self {
+            wins: snapshot.wins,
+            rescued: snapshot.rescued,
+            lost: snapshot.lost,
+            expected: snapshot.expected,
+            loss_ratio: snapshot.loss_ratio(),
+            delay_median_ms: millis(0.5),
+            delay_p99_ms: millis(0.99),
+            delay_samples: snapshot.delay_count(),
+        }
+    }
+}
+
+impl Refused {
+    /// Reads `stats` now.
+    pub fn read(stats: &EndpointStats) -> Self {
+        let read = |refusal| get(stats.refused(refusal));
+        Self {
+            not_wireguard: read(Refusal::NotWireGuard),
+            not_allowed: read(Refusal::NotAllowed),
+            unknown_session: read(Refusal::UnknownSession),
+            too_many_clients: read(Refusal::TooManyClients),
+            too_many_addresses: read(Refusal::TooManyAddresses),
+            too_many_initiations: read(Refusal::TooManyInitiations),
+        }
+    }
 }
 
 /// A path's counters ("sent" is towards the other engarde).
@@ -203,7 +299,9 @@ pub fn get_list(facts: &Facts, snapshot: &Snapshot) -> serde_json::Value {
             listen_address: facts.listen_address.clone(),
             dst_address: facts.dst_address.clone(),
             sockets: clients.iter().map(socket_entry).collect(),
+            clients: distinct_clients(clients),
             wireguard: WireGuardCounters::read(wireguard),
+            refused: Refused::read(wireguard),
         }),
     };
     value.expect("these types always serialize")
@@ -228,16 +326,30 @@ fn interface_entry(report: &InterfaceReport) -> InterfaceEntry {
         changed_at_run_time: report.changed_at_run_time,
         addresses: report.addresses.iter().map(ToString::to_string).collect(),
         counters: report.stats.as_deref().map(Counters::read),
+        analytics: report
+            .stats
+            .as_deref()
+            .map(|stats| Analytics::read(&stats.analytics)),
     }
+}
+
+/// Clients with at least one live address.
+pub fn distinct_clients(clients: &[ClientSnapshot]) -> usize {
+    let mut ids: Vec<u64> = clients.iter().map(|c| c.client).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.len()
 }
 
 fn socket_entry(client: &ClientSnapshot) -> SocketEntry {
     let age = client.stats.last_rx.age();
     SocketEntry {
         address: client.peer.to_string(),
+        client: client.client,
         last: age.map(|age| age.as_secs()),
         last_ms: age.map(millis),
         counters: Counters::read(&client.stats),
+        analytics: Analytics::read(&client.stats.analytics),
     }
 }
 
