@@ -172,6 +172,9 @@ pub struct EndpointStats {
     pub from_wireguard_bytes: AtomicU64,
     /// Datagrams from WireGuard dropped because no path was up.
     pub no_path_dropped: AtomicU64,
+    /// Data messages from WireGuard dropped because they are for another
+    /// client's session (WireGuard-aware server; see the inspection).
+    pub foreign_dropped: AtomicU64,
     /// Datagrams delivered to WireGuard.
     pub to_wireguard_packets: AtomicU64,
     /// Their bytes.

@@ -13,7 +13,12 @@
 //!   admitted address must not);
 //! - towards the client: a path that is not established yet (its address
 //!   only sent a handshake so far) gets handshake answers only, never the
-//!   data stream, so a forged source address cannot draw traffic.
+//!   data stream, so a forged source address cannot draw traffic; and a
+//!   data message from WireGuard goes out only if it names a client-side
+//!   index this client's handshakes established (should WireGuard still
+//!   send to the socket of a client that is gone, and the kernel have
+//!   given its port to this client's socket, the other client's data does
+//!   not reach this client's addresses).
 //!
 //! The listener learns each new index (and each forgotten one) through an
 //! [`EndpointReport`], so it can place a new address of the client.
@@ -92,6 +97,12 @@ pub struct Inspection {
     sessions: VecDeque<u32>,
     /// Initiations handed to WireGuard while `sessions` was still empty.
     unanswered_initiations: u32,
+    /// Client-side session indices, newest last: the receiver index of
+    /// WireGuard's data for this client. Learnt from WireGuard's responses
+    /// to the client's initiations and from the client's responses to
+    /// WireGuard's (which must name one of `sessions`), never from what a
+    /// forger alone could send.
+    peer_indices: VecDeque<u32>,
 }
 
 impl Inspection {
@@ -102,6 +113,7 @@ impl Inspection {
             listener,
             sessions: VecDeque::with_capacity(SESSIONS_PER_CLIENT + 1),
             unanswered_initiations: 0,
+            peer_indices: VecDeque::with_capacity(SESSIONS_PER_CLIENT + 1),
         }
     }
 
@@ -110,15 +122,26 @@ impl Inspection {
         self.client
     }
 
-    /// Notes the session indices in a datagram WireGuard sends to the client.
-    pub fn learn_from_wireguard(&mut self, data: &[u8]) {
+    /// Notes the session indices in a datagram WireGuard sends to the
+    /// client; false when it must not go to the client: a data message for
+    /// a session that is not this client's.
+    pub fn learn_from_wireguard(&mut self, data: &[u8]) -> bool {
         let index = match parse(data) {
             Some(Message::HandshakeInitiation { sender_index }) => sender_index,
-            Some(Message::HandshakeResponse { sender_index, .. }) => sender_index,
-            _ => return,
+            Some(Message::HandshakeResponse {
+                sender_index,
+                receiver_index,
+            }) => {
+                remember(&mut self.peer_indices, receiver_index);
+                sender_index
+            }
+            Some(Message::TransportData { receiver_index, .. }) => {
+                return self.peer_indices.contains(&receiver_index);
+            }
+            Some(Message::CookieReply { .. }) | None => return true,
         };
         if self.sessions.contains(&index) {
-            return;
+            return true;
         }
         self.sessions.push_back(index);
         self.listener.do_send(EndpointReport::SessionLearned {
@@ -133,6 +156,7 @@ impl Inspection {
                 });
             }
         }
+        true
     }
 
     /// Judges a datagram from the client, already parsed (`None`: not WireGuard).
@@ -148,10 +172,18 @@ impl Inspection {
             }
             // The client answers a handshake the server's WireGuard started
             // through this endpoint, so it names an index learnt here.
-            Some(
-                Message::HandshakeResponse { receiver_index, .. }
-                | Message::CookieReply { receiver_index },
-            ) => {
+            Some(Message::HandshakeResponse {
+                sender_index,
+                receiver_index,
+            }) => {
+                if self.sessions.contains(&receiver_index) {
+                    remember(&mut self.peer_indices, sender_index);
+                    Inbound::Forward
+                } else {
+                    Inbound::UnknownSession(receiver_index)
+                }
+            }
+            Some(Message::CookieReply { receiver_index }) => {
                 if self.sessions.contains(&receiver_index) {
                     Inbound::Forward
                 } else {
@@ -178,6 +210,17 @@ impl Inspection {
             peer,
             index,
         });
+    }
+}
+
+/// Adds `index` to `indices` (newest last), forgetting the oldest beyond
+/// [`SESSIONS_PER_CLIENT`].
+fn remember(indices: &mut VecDeque<u32>, index: u32) {
+    if !indices.contains(&index) {
+        indices.push_back(index);
+        if indices.len() > SESSIONS_PER_CLIENT {
+            indices.pop_front();
+        }
     }
 }
 
@@ -283,6 +326,42 @@ mod tests {
             inspection.inbound(initiation),
             Inbound::Forward,
             "a client WireGuard answered may rekey as it likes"
+        );
+    }
+
+    #[actix_rt::test]
+    async fn wireguard_data_goes_out_only_for_this_clients_sessions() {
+        let collector = Collector::default().start();
+        let mut inspection = Inspection::new(5, collector.recipient());
+        let data_for = |index| message(4, 32, index, 0);
+        assert!(
+            !inspection.learn_from_wireguard(&data_for(0xC1)),
+            "no handshake yet: WireGuard's data is another client's"
+        );
+        // The client initiates (sender 0xC1); WireGuard answers (sender 0x51, receiver 0xC1).
+        assert_eq!(
+            inspection.inbound(parse(&message(1, 148, 0xC1, 0))),
+            Inbound::Forward
+        );
+        assert!(inspection.learn_from_wireguard(&message(2, 92, 0x51, 0xC1)));
+        assert!(inspection.learn_from_wireguard(&data_for(0xC1)));
+        assert!(!inspection.learn_from_wireguard(&data_for(0xD1)));
+        // WireGuard initiates (sender 0x52); the client answers (sender 0xC2, receiver 0x52).
+        assert!(inspection.learn_from_wireguard(&message(1, 148, 0x52, 0)));
+        assert_eq!(
+            inspection.inbound(parse(&message(2, 92, 0xC2, 0x52))),
+            Inbound::Forward
+        );
+        assert!(inspection.learn_from_wireguard(&data_for(0xC2)));
+        // A response naming no session of this client teaches nothing.
+        assert_eq!(
+            inspection.inbound(parse(&message(2, 92, 0xE2, 0x99))),
+            Inbound::UnknownSession(0x99)
+        );
+        assert!(!inspection.learn_from_wireguard(&data_for(0xE2)));
+        assert!(
+            inspection.learn_from_wireguard(&message(3, 64, 0xAB, 0)),
+            "cookies pass"
         );
     }
 

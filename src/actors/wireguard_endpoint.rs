@@ -27,7 +27,7 @@ use crate::analytics::{AnalyticsSnapshot, Tracker};
 use crate::dedup::{DuplicateFilter, Verdict};
 use crate::log_limit::{LogLimiter, suppressed_note};
 use crate::net::{DatagramStream, GsoState, send_datagrams};
-use crate::packet::PacketBatch;
+use crate::packet::{BATCH_CAPACITY, PacketBatch};
 use crate::stats::{EndpointStats, PathStats, add};
 use crate::wireguard::{Message, parse};
 use actix::prelude::*;
@@ -99,6 +99,7 @@ pub struct WireGuardEndpoint {
     /// WireGuard awareness, on a WireGuard-aware server.
     inspection: Option<Inspection>,
     unknown_session_log: LogLimiter,
+    foreign_log: LogLimiter,
     /// Rate limits for the per-packet problems worth logging.
     no_path_log: LogLimiter,
     no_peer_log: LogLimiter,
@@ -126,6 +127,7 @@ impl WireGuardEndpoint {
             logged: HashMap::new(),
             inspection: None,
             unknown_session_log: LogLimiter::default(),
+            foreign_log: LogLimiter::default(),
             no_path_log: LogLimiter::default(),
             no_peer_log: LogLimiter::default(),
             send_error_log: LogLimiter::default(),
@@ -169,9 +171,24 @@ impl WireGuardEndpoint {
                 *peer = Some(source);
             }
         }
+        // On a WireGuard-aware server: which datagrams are this client's.
+        let mut mine = [true; BATCH_CAPACITY];
+        let mut all_mine = true;
         if let Some(inspection) = &mut self.inspection {
-            for datagram in batch.iter() {
-                inspection.learn_from_wireguard(datagram.data);
+            for (i, datagram) in batch.iter().enumerate() {
+                mine[i] = inspection.learn_from_wireguard(datagram.data);
+                all_mine &= mine[i];
+            }
+        }
+        if !all_mine {
+            let foreign = mine[..batch.len()].iter().filter(|m| !**m).count();
+            add(&self.stats.foreign_dropped, foreign as u64);
+            if let Some(suppressed) = self.foreign_log.allow() {
+                warn!(
+                    "WireGuard sent data for another client's session to client {}'s socket (a port reused after a client left?): dropped{}",
+                    self.inspection.as_ref().map_or(0, |i| i.client()),
+                    suppressed_note(suppressed)
+                );
             }
         }
         if self.paths.is_empty() {
@@ -186,10 +203,15 @@ impl WireGuardEndpoint {
         }
         let mut closed = Vec::new();
         for path in &self.paths {
-            let delivered = if path.established || self.inspection.is_none() {
+            let everything = path.established || self.inspection.is_none();
+            let delivered = if everything && all_mine {
                 try_hand(path, WgPacket::new(Arc::clone(&batch)))
+            } else if everything {
+                hand_runs(path, &batch, |i, _| mine[i])
             } else {
-                hand_handshake_answers(path, &batch)
+                hand_runs(path, &batch, |i, data| {
+                    mine[i] && allowed_before_established(data)
+                })
             };
             if !delivered {
                 closed.push(path.id);
@@ -366,13 +388,17 @@ fn try_hand(path: &AttachedPath, packet: WgPacket) -> bool {
     }
 }
 
-/// Queues for a path that is not established only the runs of `batch`
-/// that answer a handshake; false when the path is gone.
-fn hand_handshake_answers(path: &AttachedPath, batch: &Arc<PacketBatch>) -> bool {
+/// Queues for `path` the runs of `batch` whose datagrams `keep` (index,
+/// payload); false when the path is gone.
+fn hand_runs(
+    path: &AttachedPath,
+    batch: &Arc<PacketBatch>,
+    keep: impl Fn(usize, &[u8]) -> bool,
+) -> bool {
     let mut start = None;
     for i in 0..=batch.len() {
-        let allowed = i < batch.len() && allowed_before_established(batch.get(i).data);
-        match (allowed, start) {
+        let kept = i < batch.len() && keep(i, batch.get(i).data);
+        match (kept, start) {
             (true, None) => start = Some(i),
             (false, Some(first)) => {
                 if !try_hand(path, WgPacket::part(Arc::clone(batch), first..i, None)) {

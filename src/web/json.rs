@@ -243,6 +243,8 @@ pub struct WireGuardCounters {
     pub send_errors: u64,
     /// For WireGuard, dropped: a copy of a data message already delivered (`dedup`).
     pub dropped_duplicates: u64,
+    /// From WireGuard, dropped: data for another client's session (server).
+    pub dropped_other_client: u64,
 }
 
 impl Counters {
@@ -274,6 +276,7 @@ impl WireGuardCounters {
             dropped_unknown_peer: get(&stats.to_wireguard_no_peer),
             send_errors: get(&stats.to_wireguard_errors),
             dropped_duplicates: get(&stats.duplicates_dropped),
+            dropped_other_client: get(&stats.foreign_dropped),
         }
     }
 }

@@ -343,7 +343,7 @@ impl Exposition {
         self.family(
             name,
             "counter",
-            "Datagrams dropped at the WireGuard side, by reason: no_path (from WireGuard, but no link or client address was up), full (for WireGuard, its socket buffer was full), duplicate (for WireGuard, a copy of a data message already delivered), unknown_peer (client: for WireGuard, before WireGuard sent anything).",
+            "Datagrams dropped at the WireGuard side, by reason: no_path (from WireGuard, but no link or client address was up), full (for WireGuard, its socket buffer was full), duplicate (for WireGuard, a copy of a data message already delivered), unknown_peer (client: for WireGuard, before WireGuard sent anything), other_client (server: from WireGuard, data for a session that is not the socket's client's).",
         );
         self.sample(
             name,
@@ -361,6 +361,12 @@ impl Exposition {
                 name,
                 &[("reason", "unknown_peer")],
                 get(&stats.to_wireguard_no_peer),
+            );
+        } else {
+            self.sample(
+                name,
+                &[("reason", "other_client")],
+                get(&stats.foreign_dropped),
             );
         }
     }
