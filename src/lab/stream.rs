@@ -30,9 +30,16 @@ pub struct StreamSpec {
 
 /// A stream in progress.
 pub struct RunningStream {
-    sender: JoinHandle<io::Result<Vec<u64>>>,
+    sender: JoinHandle<io::Result<Sent>>,
     receiver: JoinHandle<io::Result<Arrivals>>,
     stop: Arc<AtomicBool>,
+}
+
+/// What the sender did.
+struct Sent {
+    send_ns: Vec<u64>,
+    errors: u64,
+    first_error: Option<String>,
 }
 
 #[derive(Default)]
@@ -54,6 +61,10 @@ pub struct StreamReport {
     pub duplicates: u64,
     /// Datagrams that were not part of the stream.
     pub foreign: u64,
+    /// Sends the kernel refused (each one a lost datagram).
+    pub send_errors: u64,
+    /// The first such refusal: sequence number and error.
+    pub first_send_error: Option<String>,
 }
 
 impl StreamReport {
@@ -106,7 +117,7 @@ impl StreamReport {
         let lost = self.lost();
         let shown: Vec<String> = lost.iter().take(20).map(u64::to_string).collect();
         format!(
-            "sent {}, lost {}{}, duplicates {}, foreign {}",
+            "sent {}, lost {}{}, duplicates {}, foreign {}{}",
             self.sent(),
             lost.len(),
             if lost.is_empty() {
@@ -115,7 +126,11 @@ impl StreamReport {
                 format!(" (seq {})", shown.join(", "))
             },
             self.duplicates,
-            self.foreign
+            self.foreign,
+            match &self.first_send_error {
+                Some(first) => format!(", send errors {} (first: {first})", self.send_errors),
+                None => String::new(),
+            }
         )
     }
 }
@@ -159,7 +174,11 @@ impl RunningStream {
     /// Waits for the sender to finish, gives stragglers `grace` to arrive,
     /// and returns the report.
     pub fn finish(self, grace: Duration) -> io::Result<StreamReport> {
-        let send_ns = self
+        let Sent {
+            send_ns,
+            errors,
+            first_error,
+        } = self
             .sender
             .join()
             .map_err(|_| io::Error::other("stream sender panicked"))??;
@@ -177,15 +196,18 @@ impl RunningStream {
             arrival_ns,
             duplicates: arrivals.duplicates,
             foreign: arrivals.foreign,
+            send_errors: errors,
+            first_send_error: first_error,
         })
     }
 }
 
-fn send(socket: UdpSocket, destination: SocketAddr, spec: StreamSpec) -> io::Result<Vec<u64>> {
+fn send(socket: UdpSocket, destination: SocketAddr, spec: StreamSpec) -> io::Result<Sent> {
     let total = (u128::from(spec.rate_pps) * spec.duration.as_millis() / 1000) as usize;
     let interval_ns = 1_000_000_000 / u64::from(spec.rate_pps.max(1));
     let mut payload = vec![0u8; spec.payload_len];
     let mut send_ns = Vec::with_capacity(total);
+    let (mut errors, mut first_error) = (0, None);
     let start = monotonic_ns();
     for seq in 0..total as u64 {
         let due = start + seq * interval_ns;
@@ -196,11 +218,19 @@ fn send(socket: UdpSocket, destination: SocketAddr, spec: StreamSpec) -> io::Res
         let at = monotonic_ns();
         payload[..8].copy_from_slice(&seq.to_le_bytes());
         payload[8..16].copy_from_slice(&at.to_le_bytes());
-        // A send error (e.g. ENOBUFS) is a lost datagram like any other: the report counts it.
-        let _ = socket.send_to(&payload, destination);
+        // A send error (e.g. ENOBUFS) is a lost datagram like any other;
+        // the report says so, to tell it from a loss on the way.
+        if let Err(error) = socket.send_to(&payload, destination) {
+            errors += 1;
+            first_error.get_or_insert_with(|| format!("seq {seq}: {error}"));
+        }
         send_ns.push(at);
     }
-    Ok(send_ns)
+    Ok(Sent {
+        send_ns,
+        errors,
+        first_error,
+    })
 }
 
 fn receive(socket: UdpSocket, stop: &AtomicBool) -> io::Result<Arrivals> {
@@ -296,6 +326,8 @@ mod tests {
             arrival_ns: vec![15, 0, 60, 45],
             duplicates: 0,
             foreign: 0,
+            send_errors: 0,
+            first_send_error: None,
         };
         assert_eq!(report.lost(), vec![1]);
         assert_eq!(report.window(0, 25), (2, 1));
