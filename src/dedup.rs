@@ -96,13 +96,17 @@ impl DuplicateFilter {
 
     /// Judges one datagram and remembers it.
     pub fn check(&mut self, datagram: &[u8]) -> Verdict {
-        let Some(Message::TransportData {
-            receiver_index,
-            counter,
-        }) = parse(datagram)
-        else {
-            return Verdict::Forward;
-        };
+        match parse(datagram) {
+            Some(Message::TransportData {
+                receiver_index,
+                counter,
+            }) => self.check_data(receiver_index, counter),
+            _ => Verdict::Forward,
+        }
+    }
+
+    /// Judges the data message (`receiver_index`, `counter`), already parsed.
+    pub fn check_data(&mut self, receiver_index: u32, counter: u64) -> Verdict {
         self.tick += 1;
         if !self.sessions.contains_key(&receiver_index) && self.sessions.len() >= MAX_SESSIONS {
             self.forget_least_recent();

@@ -12,8 +12,10 @@
 //! - [`interfaces`]: discovering interfaces; the pure survey and diff of links.
 //! - [`packet`]: recycled batches of datagrams, the unit of the data path.
 //! - [`wireguard`], [`dedup`]: reading WireGuard headers; dropping duplicate copies.
+//! - [`registry`]: which client each address of a WireGuard-aware server belongs to.
 //! - [`net`]: socket builders and batched, non-blocking datagram I/O.
-//! - [`stats`]: lock-free counters of the data path.
+//! - [`stats`]: lock-free counters of the data path; [`analytics`]: what
+//!   each path is worth (first copies, rescued, lost, delay).
 //! - [`actors`]: the actor graph (docs/architecture.md).
 //! - [`client`], [`server`]: starting each daemon's actors.
 //! - [`web`]: the management interface (page, JSON API, Prometheus metrics).
@@ -24,6 +26,7 @@
 //! - [`bench`]: the measurements of `engarde-bench`.
 
 pub mod actors;
+pub mod analytics;
 pub mod bench;
 pub mod cli;
 pub mod client;

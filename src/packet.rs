@@ -14,6 +14,7 @@
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The largest UDP payload there is; every slot can hold one.
 pub const MAX_DATAGRAM: usize = 65_535;
@@ -60,6 +61,9 @@ pub struct PacketBatch {
     meta: [DatagramMeta; BATCH_CAPACITY],
     /// Number of datagrams held.
     count: usize,
+    /// When the receive call that filled it returned (path analytics
+    /// compare the arrival times of copies on different paths).
+    received_at: Option<Instant>,
 }
 
 /// One datagram of a batch, borrowed.
@@ -78,6 +82,7 @@ impl PacketBatch {
             slots: Box::new_uninit_slice(BATCH_CAPACITY * SLOT_STRIDE),
             meta: [DatagramMeta::default(); BATCH_CAPACITY],
             count: 0,
+            received_at: None,
         }
     }
 
@@ -132,6 +137,17 @@ impl PacketBatch {
     /// Empties the batch; slot memory is kept.
     pub fn clear(&mut self) {
         self.count = 0;
+        self.received_at = None;
+    }
+
+    /// Records when the datagrams were received.
+    pub fn set_received_at(&mut self, at: Instant) {
+        self.received_at = Some(at);
+    }
+
+    /// When the datagrams were received, if the receiver said so.
+    pub fn received_at(&self) -> Option<Instant> {
+        self.received_at
     }
 
     /// Appends a copy of `data`; false when the batch is full or `data` too large.

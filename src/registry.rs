@@ -116,6 +116,9 @@ pub enum Refusal {
     TooManyClients,
     /// The client already has `maxAddressesPerClient` addresses.
     TooManyAddresses,
+    /// A handshake initiation beyond the few a client may send before its
+    /// WireGuard answered it once (counted by the client's endpoint).
+    TooManyInitiations,
 }
 
 impl Refusal {
@@ -127,8 +130,19 @@ impl Refusal {
             Self::UnknownSession => "unknown_session",
             Self::TooManyClients => "too_many_clients",
             Self::TooManyAddresses => "too_many_addresses",
+            Self::TooManyInitiations => "too_many_initiations",
         }
     }
+
+    /// Every refusal, in the order the API and metrics list them.
+    pub const ALL: [Refusal; 6] = [
+        Self::NotWireGuard,
+        Self::NotAllowed,
+        Self::UnknownSession,
+        Self::TooManyClients,
+        Self::TooManyAddresses,
+        Self::TooManyInitiations,
+    ];
 }
 
 /// What the registry keeps per client.

@@ -5,7 +5,9 @@
 //! updates them once per batch, readers take a snapshot whenever they like,
 //! and nobody ever waits on a lock.
 
+use crate::analytics::PathAnalytics;
 use crate::net::SendReport;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::time::{Duration, Instant};
 
@@ -90,6 +92,9 @@ pub struct PathStats {
     pub rx_duplicates: AtomicU64,
     /// When the peer was last heard from on this path.
     pub last_rx: LastSeen,
+    /// What the path is worth next to the others (first copies, rescued,
+    /// lost, delay), kept by the endpoint that receives its copies.
+    pub analytics: Arc<PathAnalytics>,
 }
 
 impl PathStats {
@@ -110,6 +115,7 @@ impl PathStats {
             rx_dropped: AtomicU64::new(0),
             rx_duplicates: AtomicU64::new(0),
             last_rx,
+            analytics: Arc::new(PathAnalytics::default()),
         }
     }
 }
@@ -117,15 +123,20 @@ impl PathStats {
 impl EndpointStats {
     /// Counts a datagram a WireGuard-aware server refused.
     pub fn refuse(&self, refusal: crate::registry::Refusal) {
+        add(self.refused(refusal), 1);
+    }
+
+    /// The counter of datagrams refused for `refusal`.
+    pub fn refused(&self, refusal: crate::registry::Refusal) -> &AtomicU64 {
         use crate::registry::Refusal;
-        let counter = match refusal {
+        match refusal {
             Refusal::NotWireGuard => &self.refused_not_wireguard,
             Refusal::NotAllowed => &self.refused_not_allowed,
             Refusal::UnknownSession => &self.refused_unknown_session,
             Refusal::TooManyClients => &self.refused_too_many_clients,
             Refusal::TooManyAddresses => &self.refused_too_many_addresses,
-        };
-        add(counter, 1);
+            Refusal::TooManyInitiations => &self.refused_too_many_initiations,
+        }
     }
 }
 
@@ -161,6 +172,9 @@ pub struct EndpointStats {
     pub from_wireguard_bytes: AtomicU64,
     /// Datagrams from WireGuard dropped because no path was up.
     pub no_path_dropped: AtomicU64,
+    /// Data messages from WireGuard dropped because they are for another
+    /// client's session (WireGuard-aware server; see the inspection).
+    pub foreign_dropped: AtomicU64,
     /// Datagrams delivered to WireGuard.
     pub to_wireguard_packets: AtomicU64,
     /// Their bytes.
@@ -184,4 +198,7 @@ pub struct EndpointStats {
     pub refused_too_many_clients: AtomicU64,
     /// From clients, dropped: the client has `maxAddressesPerClient` addresses.
     pub refused_too_many_addresses: AtomicU64,
+    /// From clients, dropped: handshake initiations beyond the few allowed
+    /// before WireGuard answered the client once.
+    pub refused_too_many_initiations: AtomicU64,
 }

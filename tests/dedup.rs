@@ -2,6 +2,8 @@
 //! two loopback links, each side's (fake) WireGuard receives every data
 //! message once with `dedup` on and twice with it off, while handshakes
 //! always pass; the dropped copies are counted on the link that brought them.
+//! The path analytics see every copy either way: with `dedup` off they
+//! observe exactly what they observe with it on.
 
 mod common;
 
@@ -82,6 +84,9 @@ async fn exchange(pair: &Pair, messages: usize) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) 
         .send_to(&initiation(), pair.client.listen_addr)
         .await
         .unwrap();
+    // As with WireGuard, the handshake makes the server know both links
+    // before data flows (and the analytics track both paths from the start).
+    tokio::time::sleep(Duration::from_millis(100)).await;
     for counter in 0..messages as u64 {
         pair.wireguard_client
             .send_to(&data_message(0xAAAA, counter), pair.client.listen_addr)
@@ -100,6 +105,50 @@ async fn exchange(pair: &Pair, messages: usize) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) 
     }
     let at_client = drain(&pair.wireguard_client).await;
     (at_server, at_client)
+}
+
+/// Both sides' analytics after `messages` data messages each way over two
+/// perfect links: every message judged on both paths, first copies split
+/// between them, nothing lost or rescued.
+async fn assert_analytics(pair: &Pair, messages: u64) {
+    let server_paths = || async {
+        let clients = pair.server.listener.send(ListClients).await.unwrap();
+        clients
+            .iter()
+            .map(|c| c.stats.analytics.snapshot())
+            .collect::<Vec<_>>()
+    };
+    let client_paths = || async {
+        let links = pair.client.watcher.send(ListLinks).await.unwrap();
+        links
+            .iter()
+            .map(|l| l.stats.analytics.snapshot())
+            .collect::<Vec<_>>()
+    };
+    // Packets are judged once they are half a second old.
+    wait_until("every message is judged on both sides", || async {
+        let judged = |paths: Vec<engarde::analytics::AnalyticsSnapshot>| {
+            paths.len() == 2 && paths.iter().all(|p| p.expected == messages)
+        };
+        judged(server_paths().await) && judged(client_paths().await)
+    })
+    .await;
+    for (side, paths) in [
+        ("server", server_paths().await),
+        ("client", client_paths().await),
+    ] {
+        println!("{side}: {paths:?}");
+        let wins: u64 = paths.iter().map(|p| p.wins).sum();
+        assert_eq!(wins, messages, "{side}: one first copy per message");
+        for path in &paths {
+            assert_eq!((path.lost, path.rescued), (0, 0), "{side}: {path:?}");
+            assert_eq!(
+                path.delay_count(),
+                messages,
+                "{side}: each copy's delay measured"
+            );
+        }
+    }
 }
 
 #[actix_rt::test]
@@ -135,6 +184,7 @@ async fn with_dedup_each_wireguard_gets_each_data_message_once() {
         duplicates, 20,
         "the client counts the 20 dropped copies of the replies"
     );
+    assert_analytics(&pair, 20).await;
 }
 
 #[actix_rt::test]
@@ -148,4 +198,5 @@ async fn without_dedup_every_copy_reaches_wireguard() {
     );
     assert_eq!(at_client.len(), 40, "both copies of each reply");
     assert_eq!(get(&pair.server.endpoint_stats.duplicates_dropped), 0);
+    assert_analytics(&pair, 20).await;
 }

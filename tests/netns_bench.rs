@@ -53,6 +53,18 @@ fn the_benchmark_runs_and_reports_every_figure() {
         );
     }
     assert!(report["allocations"]["packets"].as_u64().unwrap() > 0);
+    let dedup = &report["dedup_cpu"][0];
+    for side in ["with_dedup", "without_dedup"] {
+        assert!(
+            dedup[side]["cpu_s_per_million"].is_number(),
+            "the receiving WireGuard's CPU {side}: {:#}",
+            report["dedup_cpu"]
+        );
+    }
+    assert!(
+        stdout.contains("receiving wireguard-go CPU per million packets"),
+        "{stdout}"
+    );
     assert_eq!(
         report["cpu"].as_array().unwrap().len(),
         3,

@@ -169,6 +169,11 @@ fn a_new_interface_and_a_new_address_carry_traffic_within_a_second() {
 fn no_loop_when_wireguard_routes_everything() {
     let mut lab = start(options(Scenario::Routed));
     lab.route_everything_through_wireguard().unwrap();
+    // The stream's first datagram, the first packet routed by the new
+    // rules, was lost in about one run in four (on main too; the cause is
+    // not pinned down): count from a tunnel that already carries traffic
+    // under the new routing.
+    lab.wait_for_tunnel(Duration::from_secs(10)).unwrap();
     let spec = StreamSpec {
         duration: Duration::from_secs(8),
         ..STREAM

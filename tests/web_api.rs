@@ -242,23 +242,49 @@ fn exclusions_change_what_the_data_path_does_at_once() {
 fn scrape(text: &str) -> prometheus_parse::Scrape {
     let lines = text.lines().map(|l| Ok(l.to_string()));
     let scrape = prometheus_parse::Scrape::parse(lines).expect("the exposition parses");
+    // The parser gathers a summary's quantile lines into one sample per
+    // label set; `_sum` and `_count` lines, and every other line, are one
+    // sample each.
+    let summaries: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" summary"))
+        .collect();
+    let name_of = |line: &str| {
+        line.split(['{', ' '])
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut quantile_groups: Vec<String> = text
+        .lines()
+        .filter(|l| summaries.contains(&name_of(l).as_str()))
+        .map(|l| l.split(",quantile=").next().unwrap_or_default().to_string())
+        .collect();
+    quantile_groups.dedup();
     let sample_lines = text
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .count();
+        .filter(|l| !summaries.contains(&name_of(l).as_str()))
+        .count()
+        + quantile_groups.len();
     assert_eq!(
         scrape.samples.len(),
         sample_lines,
         "every sample line parsed:\n{text}"
     );
     for sample in &scrape.samples {
+        // A summary's `_sum` and `_count` are documented under its name.
+        let family = summaries
+            .iter()
+            .find(|s| [format!("{s}_sum"), format!("{s}_count")].contains(&sample.metric))
+            .map_or(sample.metric.as_str(), |s| s);
         assert!(
-            scrape.docs.contains_key(&sample.metric),
+            scrape.docs.contains_key(family),
             "{} has HELP",
             sample.metric
         );
         assert!(
-            text.contains(&format!("# TYPE {} ", sample.metric)),
+            text.contains(&format!("# TYPE {family} ")),
             "{} has TYPE",
             sample.metric
         );
@@ -292,6 +318,7 @@ fn kinds(scrape: &prometheus_parse::Scrape) -> HashMap<String, &'static str> {
             let kind = match s.value {
                 prometheus_parse::Value::Counter(_) => "counter",
                 prometheus_parse::Value::Gauge(_) => "gauge",
+                prometheus_parse::Value::Summary(_) => "summary",
                 _ => "other",
             };
             (s.metric.clone(), kind)
@@ -322,6 +349,13 @@ fn metrics_parse_and_count_what_was_sent() {
     );
     let client = scrape(&response.text());
     for (name, kind) in kinds(&client) {
+        // A summary's `_sum` and `_count` are its parts, not counters or gauges.
+        if response.text().contains(&format!(
+            "# TYPE {} summary",
+            name.trim_end_matches("_sum").trim_end_matches("_count")
+        )) {
+            continue;
+        }
         let expected = if name.ends_with("_total") {
             "counter"
         } else {

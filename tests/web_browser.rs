@@ -1,7 +1,9 @@
 //! A real browser: headless Chromium (through chromedriver) opens the page
 //! of a running client with two links, sees both, clicks "Exclude" on one
 //! and sees its status change, while the fake WireGuard behind the server
-//! confirms on the wire that the link stopped carrying packets. Screenshots
+//! confirms on the wire that the link stopped carrying packets. The server's
+//! replies are shaped as WireGuard data messages, so the client's cards show
+//! what each link is worth next to the other (path analytics). Screenshots
 //! of the client (desktop and phone width) and the server page are left in
 //! target/test-artifacts/.
 
@@ -20,7 +22,10 @@ const USER: &str = "operator";
 const PASSWORD: &str = "tunnel";
 
 /// WireGuard-like traffic both ways every 10 ms; counts the copies of each
-/// numbered datagram that reach the server's WireGuard.
+/// numbered datagram that reach the server's WireGuard. Upstream datagrams
+/// are not valid WireGuard (so the server does not deduplicate them and
+/// their copies can be counted); the replies are data messages with a
+/// growing counter (so the client's analytics compare its links).
 struct Traffic {
     stop: Arc<AtomicBool>,
     sent: Arc<AtomicU64>,
@@ -48,7 +53,11 @@ impl Traffic {
                 datagram[4..12].copy_from_slice(&seq.to_le_bytes());
                 client.send_to(&datagram, to_client).unwrap();
                 n.fetch_add(1, Ordering::Relaxed);
-                server.send_to(&[0x04; 92], to_server).unwrap();
+                let mut reply = [0u8; 96];
+                reply[0] = 4;
+                reply[4..8].copy_from_slice(&7u32.to_le_bytes());
+                reply[8..16].copy_from_slice(&seq.to_le_bytes());
+                server.send_to(&reply, to_server).unwrap();
                 std::thread::sleep(Duration::from_millis(10));
                 while let Ok((len, _)) = server.recv_from(&mut buf) {
                     if len == 148 {
@@ -146,25 +155,34 @@ fn a_browser_excludes_a_link_and_the_wire_shows_it() {
     );
     let sent = traffic.expect_copies(Duration::from_secs(1), 2);
     println!("both links: {sent} datagrams, two copies each");
+    // Each card compares its link with the other: first copies, losses, delay.
+    for name in ["link-a", "link-b"] {
+        let text = browser.text_of(&format!("{} dl.analytics", card(name, "active")), PAGE_WAIT);
+        for expected in ["FIRST COPY", "RESCUED", "LOST", "BEHIND FASTEST"] {
+            assert!(
+                text.to_uppercase().contains(expected),
+                "{name}'s analytics show {expected:?}: {text}"
+            );
+        }
+    }
     let dir = artifacts_dir();
     browser.screenshot(&dir.join("web-client-desktop-both-links.png"));
 
-    let button = browser.wait_for(
+    let clicked = Instant::now();
+    let label = browser.click_selector(
         &format!(
             "{} button[data-action=\"exclude\"]",
             card("link-b", "active")
         ),
         PAGE_WAIT,
     );
-    assert_eq!(browser.text(&button), "Exclude");
-    let clicked = Instant::now();
-    browser.click(&button);
-    let excluded = browser.wait_for(&card("link-b", "excluded"), PAGE_WAIT);
+    assert_eq!(label, "Exclude");
+    browser.wait_for(&card("link-b", "excluded"), PAGE_WAIT);
     println!(
         "the page showed link-b excluded {:.0} ms after the click",
         clicked.elapsed().as_secs_f64() * 1e3
     );
-    let card_text = browser.text(&excluded);
+    let card_text = browser.text_of(&card("link-b", "excluded"), PAGE_WAIT);
     assert!(
         card_text.contains("EXCLUDED") || card_text.contains("excluded"),
         "{card_text}"
@@ -211,14 +229,13 @@ fn a_browser_excludes_a_link_and_the_wire_shows_it() {
     phone.screenshot(&dir.join("web-client-phone.png"));
 
     // Include it again from the page.
-    let include = browser.wait_for(
+    browser.click_selector(
         &format!(
             "{} button[data-action=\"include\"]",
             card("link-b", "excluded")
         ),
         PAGE_WAIT,
     );
-    browser.click(&include);
     browser.wait_for(&card("link-b", "active"), PAGE_WAIT);
     std::thread::sleep(Duration::from_millis(200));
     let sent = traffic.expect_copies(Duration::from_secs(1), 2);
@@ -240,15 +257,11 @@ fn a_browser_excludes_a_link_and_the_wire_shows_it() {
     );
     // link-b's first address (its socket closed at the exclusion) went silent
     // while the others talk: the page calls it dead.
-    let dead = browser.wait_for(
+    let dead = browser.text_of(
         "article[data-address^=\"127.0.0.2:\"][data-health=\"dead\"]",
         PAGE_WAIT,
     );
-    assert!(
-        browser.text(&dead).contains("looks dead"),
-        "{}",
-        browser.text(&dead)
-    );
+    assert!(dead.contains("looks dead"), "{dead}");
     std::thread::sleep(Duration::from_millis(1200));
     browser.screenshot(&dir.join("web-server-desktop.png"));
 }

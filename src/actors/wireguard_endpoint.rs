@@ -9,6 +9,12 @@
 //! socket, so that WireGuard, which answers every peer at the address it
 //! last heard that peer from, hands each client's traffic to its own
 //! endpoint; the endpoint then filters with its [`Inspection`].
+//!
+//! The endpoint is where every copy of a data message arrives, so it also
+//! keeps the path analytics ([`crate::analytics`]): it always runs the
+//! duplicate filter to learn which copy came first, and drops the later
+//! copies only with `dedup` on. It logs each path's figures every
+//! [`analytics_log_interval`] when the path had traffic.
 
 use super::inspection::{Inbound, Inspection, allowed_before_established};
 use super::messages::Stop;
@@ -17,19 +23,37 @@ use super::messages::{
     packet_queue,
 };
 use super::queue_stream::QueueStream;
+use crate::analytics::{AnalyticsSnapshot, Tracker};
 use crate::dedup::{DuplicateFilter, Verdict};
 use crate::log_limit::{LogLimiter, suppressed_note};
 use crate::net::{DatagramStream, GsoState, send_datagrams};
-use crate::packet::PacketBatch;
+use crate::packet::{BATCH_CAPACITY, PacketBatch};
 use crate::stats::{EndpointStats, PathStats, add};
+use crate::wireguard::{Message, parse};
 use actix::prelude::*;
-use log::{debug, warn};
+use log::{debug, info, warn};
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc::error::TrySendError;
+
+/// How often packets whose copies had [`crate::analytics::AGE_OUT`] to
+/// arrive are judged.
+const ANALYTICS_SWEEP: Duration = Duration::from_millis(250);
+
+/// How often each path's analytics are logged: `ENGARDE_ANALYTICS_LOG_SECS`
+/// seconds (0 turns the line off), 60 by default.
+pub fn analytics_log_interval() -> Option<Duration> {
+    let seconds = std::env::var("ENGARDE_ANALYTICS_LOG_SECS")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(60);
+    (seconds > 0).then(|| Duration::from_secs(seconds))
+}
 
 /// Where datagrams for WireGuard go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,11 +87,19 @@ pub struct WireGuardEndpoint {
     stats: Arc<EndpointStats>,
     /// Whether the socket still takes UDP GSO.
     gso: GsoState,
-    /// Drops copies of data messages WireGuard already got (`dedup` on).
-    dedup: Option<DuplicateFilter>,
+    /// Tells first copies of data messages from later ones: for `dedup`,
+    /// and for the analytics, which run with `dedup` off too.
+    filter: DuplicateFilter,
+    /// Drop the later copies before WireGuard (`dedup`).
+    dedup: bool,
+    /// Which path delivered which copy when (path analytics).
+    tracker: Tracker,
+    /// Each path's figures at the last analytics log line, by counters.
+    logged: HashMap<usize, AnalyticsSnapshot>,
     /// WireGuard awareness, on a WireGuard-aware server.
     inspection: Option<Inspection>,
     unknown_session_log: LogLimiter,
+    foreign_log: LogLimiter,
     /// Rate limits for the per-packet problems worth logging.
     no_path_log: LogLimiter,
     no_peer_log: LogLimiter,
@@ -89,9 +121,13 @@ impl WireGuardEndpoint {
             inbound_sender,
             stats: Arc::new(EndpointStats::default()),
             gso: GsoState::new(),
-            dedup: dedup.then(DuplicateFilter::new),
+            filter: DuplicateFilter::new(),
+            dedup,
+            tracker: Tracker::new(),
+            logged: HashMap::new(),
             inspection: None,
             unknown_session_log: LogLimiter::default(),
+            foreign_log: LogLimiter::default(),
             no_path_log: LogLimiter::default(),
             no_peer_log: LogLimiter::default(),
             send_error_log: LogLimiter::default(),
@@ -135,9 +171,24 @@ impl WireGuardEndpoint {
                 *peer = Some(source);
             }
         }
+        // On a WireGuard-aware server: which datagrams are this client's.
+        let mut mine = [true; BATCH_CAPACITY];
+        let mut all_mine = true;
         if let Some(inspection) = &mut self.inspection {
-            for datagram in batch.iter() {
-                inspection.learn_from_wireguard(datagram.data);
+            for (i, datagram) in batch.iter().enumerate() {
+                mine[i] = inspection.learn_from_wireguard(datagram.data);
+                all_mine &= mine[i];
+            }
+        }
+        if !all_mine {
+            let foreign = mine[..batch.len()].iter().filter(|m| !**m).count();
+            add(&self.stats.foreign_dropped, foreign as u64);
+            if let Some(suppressed) = self.foreign_log.allow() {
+                warn!(
+                    "WireGuard sent data for another client's session to client {}'s socket (a port reused after a client left?): dropped{}",
+                    self.inspection.as_ref().map_or(0, |i| i.client()),
+                    suppressed_note(suppressed)
+                );
             }
         }
         if self.paths.is_empty() {
@@ -152,10 +203,15 @@ impl WireGuardEndpoint {
         }
         let mut closed = Vec::new();
         for path in &self.paths {
-            let delivered = if path.established || self.inspection.is_none() {
+            let everything = path.established || self.inspection.is_none();
+            let delivered = if everything && all_mine {
                 try_hand(path, WgPacket::new(Arc::clone(&batch)))
+            } else if everything {
+                hand_runs(path, &batch, |i, _| mine[i])
             } else {
-                hand_handshake_answers(path, &batch)
+                hand_runs(path, &batch, |i, data| {
+                    mine[i] && allowed_before_established(data)
+                })
             };
             if !delivered {
                 closed.push(path.id);
@@ -185,22 +241,28 @@ impl WireGuardEndpoint {
         let Self {
             socket,
             gso,
+            filter,
             dedup,
+            tracker,
             stats,
             inspection,
             paths,
             unknown_session_log,
             ..
         } = self;
+        // Batches stamped by their receive call; a fallback for any that are not.
+        let now = Instant::now();
         let datagrams = group.packets().flat_map(|packet| {
+            let received = packet.batch.received_at().unwrap_or(now);
             packet
                 .datagrams()
-                .map(move |datagram| (datagram.data, packet.from.as_ref()))
+                .map(move |datagram| (datagram.data, packet.from.as_ref(), received))
         });
-        let first_copies = datagrams.filter_map(|(data, from)| {
+        let first_copies = datagrams.filter_map(|(data, from, received)| {
+            let message = parse(data);
             // A WireGuard-aware server passes only its client's WireGuard traffic.
-            if let Some(inspection) = inspection.as_ref() {
-                match inspection.inbound(data) {
+            if let Some(inspection) = inspection.as_mut() {
+                match inspection.inbound(message) {
                     Inbound::Forward => {}
                     Inbound::ForwardEstablishing => {
                         if let Some(origin) = from {
@@ -209,6 +271,10 @@ impl WireGuardEndpoint {
                     }
                     Inbound::NotWireGuard => {
                         add(&stats.refused_not_wireguard, 1);
+                        return None;
+                    }
+                    Inbound::TooManyInitiations => {
+                        add(&stats.refused_too_many_initiations, 1);
                         return None;
                     }
                     Inbound::UnknownSession(index) => {
@@ -223,17 +289,26 @@ impl WireGuardEndpoint {
                     }
                 }
             }
-            // Only first copies go on; the path that brought a duplicate is told.
-            if let Some(filter) = dedup.as_mut() {
-                if filter.check(data) == Verdict::Duplicate {
-                    add(&stats.duplicates_dropped, 1);
-                    if let Some(origin) = from {
-                        add(&origin.stats.rx_duplicates, 1);
-                    }
-                    return None;
-                }
+            let Some(Message::TransportData {
+                receiver_index,
+                counter,
+            }) = message
+            else {
+                return Some(data); // handshakes and cookies always pass
+            };
+            let first = filter.check_data(receiver_index, counter) == Verdict::Forward;
+            let slot = from.and_then(|origin| tracker.slot_of(origin.id));
+            let received = tracker.micros(received);
+            tracker.observe(slot, receiver_index, counter, first, received);
+            if first || !*dedup {
+                return Some(data);
             }
-            Some(data)
+            // Only first copies go on; the path that brought a duplicate is told.
+            add(&stats.duplicates_dropped, 1);
+            if let Some(origin) = from {
+                add(&origin.stats.rx_duplicates, 1);
+            }
+            None
         });
         // GSO is safe towards any WireGuard: the kernel cuts a run back into
         // datagrams before a socket that did not ask for UDP_GRO reads it.
@@ -250,6 +325,43 @@ impl WireGuardEndpoint {
                 );
             }
         }
+    }
+}
+
+impl WireGuardEndpoint {
+    /// How the log names `path`: a client's link, or a server's client address.
+    fn path_label(&self, path: &AttachedPath) -> String {
+        match (&self.inspection, self.peer) {
+            (Some(inspection), _) => {
+                format!("client {} address {}", inspection.client(), path.name)
+            }
+            (None, WireGuardPeer::Connected(_)) => format!("client address {}", path.name),
+            (None, WireGuardPeer::Learned(_)) => format!("link {}", path.name),
+        }
+    }
+
+    /// Logs what each path did since the last time, when it did anything.
+    fn log_analytics(&mut self, interval: Duration) {
+        let mut logged = HashMap::with_capacity(self.paths.len());
+        for path in &self.paths {
+            // By counters, not path: a re-created client link keeps its interface's.
+            let key = Arc::as_ptr(&path.stats) as usize;
+            let now = path.stats.analytics.snapshot();
+            let recent = match self.logged.get(&key) {
+                Some(before) => now.since(before),
+                None => now.clone(),
+            };
+            if recent.has_traffic() {
+                info!(
+                    "{}: last {} s: {}",
+                    self.path_label(path),
+                    interval.as_secs(),
+                    recent.describe()
+                );
+            }
+            logged.insert(key, now);
+        }
+        self.logged = logged;
     }
 }
 
@@ -276,13 +388,17 @@ fn try_hand(path: &AttachedPath, packet: WgPacket) -> bool {
     }
 }
 
-/// Queues for a path that is not established only the runs of `batch`
-/// that answer a handshake; false when the path is gone.
-fn hand_handshake_answers(path: &AttachedPath, batch: &Arc<PacketBatch>) -> bool {
+/// Queues for `path` the runs of `batch` whose datagrams `keep` (index,
+/// payload); false when the path is gone.
+fn hand_runs(
+    path: &AttachedPath,
+    batch: &Arc<PacketBatch>,
+    keep: impl Fn(usize, &[u8]) -> bool,
+) -> bool {
     let mut start = None;
     for i in 0..=batch.len() {
-        let allowed = i < batch.len() && allowed_before_established(batch.get(i).data);
-        match (allowed, start) {
+        let kept = i < batch.len() && keep(i, batch.get(i).data);
+        match (kept, start) {
             (true, None) => start = Some(i),
             (false, Some(first)) => {
                 if !try_hand(path, WgPacket::part(Arc::clone(batch), first..i, None)) {
@@ -303,6 +419,15 @@ impl Actor for WireGuardEndpoint {
         ctx.add_stream(DatagramStream::new(Arc::clone(&self.socket)));
         if let Some(inbound) = self.inbound.take() {
             ctx.add_stream(QueueStream(inbound));
+        }
+        ctx.run_interval(ANALYTICS_SWEEP, |endpoint, _| {
+            let now = endpoint.tracker.micros(Instant::now());
+            endpoint.tracker.sweep(now);
+        });
+        if let Some(interval) = analytics_log_interval() {
+            ctx.run_interval(interval, move |endpoint, _| {
+                endpoint.log_analytics(interval)
+            });
         }
     }
 }
@@ -341,6 +466,13 @@ impl Handler<AttachPath> for WireGuardEndpoint {
 
     fn handle(&mut self, message: AttachPath, _: &mut Self::Context) {
         debug!("path {} ({}) attached", message.name, message.id);
+        let now = self.tracker.micros(Instant::now());
+        if !self
+            .tracker
+            .attach(message.id, Arc::clone(&message.stats.analytics), now)
+        {
+            debug!("path {}: no analytics, every slot is taken", message.name);
+        }
         self.paths.push(AttachedPath {
             id: message.id,
             name: message.name,
@@ -356,6 +488,8 @@ impl Handler<DetachPath> for WireGuardEndpoint {
     type Result = ();
 
     fn handle(&mut self, message: DetachPath, _: &mut Self::Context) {
+        let now = self.tracker.micros(Instant::now());
+        self.tracker.detach(message.id, now);
         self.paths.retain(|path| {
             if path.id == message.id {
                 debug!("path {} ({}) detached", path.name, path.id);

@@ -9,6 +9,8 @@
 //! - TCP throughput through WireGuard with and without engarde ([`throughput`]);
 //! - a link rate-limited to 1 Mbit/s must not hurt the others ([`isolation`]);
 //! - resident memory of both daemons over a run ([`memory`]);
+//! - the receiving wireguard-go's CPU per million packets with and without
+//!   `dedup` at three links ([`dedup_cpu`]);
 //! - what one process wake-up costs on this machine, the floor under any
 //!   relay's CPU and latency figures ([`calibration`]).
 //!
@@ -16,6 +18,7 @@
 
 pub mod allocations;
 pub mod calibration;
+pub mod dedup_cpu;
 pub mod forwarding;
 pub mod isolation;
 pub mod latency;
@@ -30,6 +33,11 @@ use report::Report;
 use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// The forwarding measurements relay the load generator's datagrams, which
+/// are not WireGuard: a WireGuard-aware server (the default) would refuse
+/// them all, so those labs run the server as the Go engarde did.
+const FORWARD_ANYTHING: &str = "wireguardAware: false";
 
 /// How long each part runs.
 #[derive(Debug, Clone)]
@@ -50,6 +58,12 @@ pub struct Durations {
     pub memory: Duration,
     /// Datagrams counted for allocations (after as many for warm-up).
     pub allocation_packets: u64,
+    /// Each side of the dedup CPU comparison.
+    pub dedup_cpu: Duration,
+    /// Its tunnel packets per second.
+    pub dedup_cpu_rate: u64,
+    /// Its tunnel packet sizes (UDP payload, bytes).
+    pub dedup_cpu_sizes: &'static [usize],
 }
 
 impl Durations {
@@ -64,6 +78,11 @@ impl Durations {
             isolation: Duration::from_secs(15),
             memory: Duration::from_secs(60),
             allocation_packets: 100_000,
+            dedup_cpu: Duration::from_secs(10),
+            // Below what every part of the path handles on the CI machine,
+            // so that no side drops datagrams and both are compared per packet.
+            dedup_cpu_rate: 10_000,
+            dedup_cpu_sizes: &[100, 1_350],
         }
     }
 
@@ -78,6 +97,9 @@ impl Durations {
             isolation: Duration::from_secs(2),
             memory: Duration::from_secs(2),
             allocation_packets: 5_000,
+            dedup_cpu: Duration::from_secs(1),
+            dedup_cpu_rate: 2_000,
+            dedup_cpu_sizes: &[100],
         }
     }
 }
@@ -107,6 +129,7 @@ pub fn cpu_only(
 ) -> io::Result<forwarding::CpuCost> {
     let mut lab = LabOptions::new(&options.client_binary, &options.server_binary);
     lab.with_wireguard = false;
+    lab.server_extra.push(FORWARD_ANYTHING.into());
     let lab = Lab::start(lab)?;
     eprintln!(
         "engarde-bench: engarde-client pid {}, engarde-server pid {}",
@@ -128,6 +151,9 @@ pub fn run(options: &Options) -> io::Result<Report> {
         let mut lab = LabOptions::new(&options.client_binary, &options.server_binary);
         lab.with_engarde = engarde;
         lab.with_wireguard = wireguard;
+        if !wireguard {
+            lab.server_extra.push(FORWARD_ANYTHING.into());
+        }
         lab
     };
     let mut report = Report::new();
@@ -199,6 +225,17 @@ pub fn run(options: &Options) -> io::Result<Report> {
         report.tcp_engarde_mbps = Some(throughput::tcp_mbps(&lab, d.iperf_seconds)?);
         report.isolation = Some(isolation::measure(&mut lab, d.isolation)?);
         report.memory = Some(memory::measure(&lab, d.memory)?);
+    }
+    for &size in d.dedup_cpu_sizes {
+        say(&format!(
+            "the receiving WireGuard's CPU with and without dedup (three links, {size} B)"
+        ));
+        report.dedup_cpu.push(dedup_cpu::measure(
+            &lab_options(true, true),
+            d.dedup_cpu_rate,
+            size,
+            d.dedup_cpu,
+        )?);
     }
     Ok(report)
 }

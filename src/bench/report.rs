@@ -3,6 +3,7 @@
 
 use super::allocations::Allocations;
 use super::calibration::WakeupCost;
+use super::dedup_cpu::DedupCpu;
 use super::forwarding::{Ceiling, CpuCost};
 use super::isolation::Isolation;
 use super::latency::RoundTrips;
@@ -87,6 +88,8 @@ pub struct Report {
     pub isolation: Option<Isolation>,
     /// Resident memory over a run.
     pub memory: Option<Memory>,
+    /// The receiving wireguard-go's CPU with and without dedup, per packet size.
+    pub dedup_cpu: Vec<DedupCpu>,
 }
 
 impl Report {
@@ -104,6 +107,7 @@ impl Report {
             tcp_engarde_mbps: None,
             isolation: None,
             memory: None,
+            dedup_cpu: Vec::new(),
         }
     }
 
@@ -255,6 +259,29 @@ impl Report {
                     "< 10 MiB, flat".into(),
                 ]);
             }
+        }
+        for dedup in &self.dedup_cpu {
+            let (with, without) = (&dedup.with_dedup, &dedup.without_dedup);
+            rows.push([
+                format!(
+                    "receiving wireguard-go CPU per million packets, {} links, {} pps of {} B",
+                    dedup.links, dedup.rate_pps, dedup.size
+                ),
+                format!(
+                    "{:.2} s with dedup ({} datagrams for {} packets)",
+                    with.cpu_s_per_million, with.datagrams_received, with.packets
+                ),
+                format!(
+                    "{:.2} s without ({} datagrams for {} packets)",
+                    without.cpu_s_per_million, without.datagrams_received, without.packets
+                ),
+                format!(
+                    "saves {:.0}% {}",
+                    dedup.saving * 100.0,
+                    verdict(dedup.saving > 0.0)
+                ),
+                "less with dedup".into(),
+            ]);
         }
         let mut widths = [0usize; 5];
         for row in &rows {

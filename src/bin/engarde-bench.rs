@@ -46,6 +46,9 @@ const HELP: &str = "\
 usage: engarde-bench [--smoke] [--json FILE] [--memory-seconds N]
        engarde-bench --cpu-only RATE     only the CPU cost at RATE datagrams/s for 20 s
                                          (prints the daemons' PIDs, for profilers)
+       engarde-bench --dedup-cpu-only RATE
+                                         only the receiving wireguard-go's CPU with and
+                                         without dedup, RATE packets/s for 10 s each
 
 Builds network namespaces with three links, runs engarde-client and
 engarde-server (found next to this binary) and wireguard-go, and measures
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
     let mut json = PathBuf::from("bench-results.json");
     let mut memory_seconds = None;
     let mut cpu_only = None;
+    let mut dedup_cpu_only = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -75,6 +79,10 @@ fn main() -> ExitCode {
             "--cpu-only" => match args.next().and_then(|n| n.parse::<u64>().ok()) {
                 Some(rate) => cpu_only = Some(rate),
                 None => return usage("--cpu-only needs a rate in datagrams per second"),
+            },
+            "--dedup-cpu-only" => match args.next().and_then(|n| n.parse::<u64>().ok()) {
+                Some(rate) => dedup_cpu_only = Some(rate),
+                None => return usage("--dedup-cpu-only needs a rate in packets per second"),
             },
             "-h" | "--help" => {
                 println!("{HELP}");
@@ -108,6 +116,22 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         };
+    }
+    if let Some(rate) = dedup_cpu_only {
+        let mut report = engarde::bench::report::Report::new();
+        let lab = engarde::lab::LabOptions::new(&options.client_binary, &options.server_binary);
+        for &size in options.durations.dedup_cpu_sizes {
+            match engarde::bench::dedup_cpu::measure(&lab, rate, size, options.durations.dedup_cpu)
+            {
+                Ok(cost) => report.dedup_cpu.push(cost),
+                Err(error) => {
+                    eprintln!("engarde-bench: {error}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        println!("{}\n{}", report.to_table(), report.to_json());
+        return ExitCode::SUCCESS;
     }
     match engarde::bench::run(&options) {
         Ok(report) => {

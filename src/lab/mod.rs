@@ -4,14 +4,17 @@
 //! builds a client and a server namespace joined by veth pairs, runs
 //! wireguard-go on both ends and the engarde binaries between them, injects
 //! link failures (down, blackhole, random loss, rate limit, new interface,
-//! new address) and counts every packet of sequenced streams. It needs
-//! root, iproute2, wireguard-go, wireguard-tools and nftables, and fails
-//! loudly when one is missing.
+//! new address) and counts every packet of sequenced streams; [`multi`]
+//! puts several clients behind one server port, and [`flood`] sends
+//! spoofed garbage at it. It needs root, iproute2, wireguard-go,
+//! wireguard-tools and nftables, and fails loudly when one is missing.
 
 pub mod clock;
 pub mod cmd;
 pub mod demo;
+pub mod flood;
 pub mod load;
+pub mod multi;
 pub mod netns;
 pub mod process;
 pub mod stream;

@@ -13,6 +13,7 @@ use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use std::time::Instant;
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
@@ -49,6 +50,8 @@ impl Stream for DatagramStream {
                 let asked =
                     socket.try_io(Interest::READABLE, || recv_batch(socket.as_fd(), batch))?;
                 drained = batch.len() < asked;
+                // One clock read per system call, for the path analytics.
+                batch.set_received_at(Instant::now());
                 Ok::<(), io::Error>(())
             });
             match result {

@@ -9,6 +9,8 @@
 use super::state::{Facts, Snapshot};
 use crate::actors::interface_report::{InterfaceReport, LinkReport, LinkStatus};
 use crate::actors::server_listener::ClientSnapshot;
+use crate::analytics::PathAnalytics;
+use crate::registry::Refusal;
 use crate::stats::{EndpointStats, PathStats, get};
 use serde::Serialize;
 use std::time::Duration;
@@ -66,6 +68,9 @@ pub struct InterfaceEntry {
     /// Totals of every link it had since start, all families together;
     /// `null` if it never had one.
     pub counters: Option<Counters>,
+    /// What its busiest link was worth next to the others, since start, for
+    /// the server's datagrams; `null` if it never had a link.
+    pub analytics: Option<Analytics>,
     /// Its links, one per address family it has or had (IPv4 first).
     pub links: Vec<LinkEntry>,
 }
@@ -98,6 +103,9 @@ pub struct LinkEntry {
     pub silent_recreations: u32,
     /// Totals of this link since start; `null` if it never ran.
     pub counters: Option<Counters>,
+    /// What this link was worth next to the others, since start, for the
+    /// server's datagrams; `null` if it never ran.
+    pub analytics: Option<Analytics>,
 }
 
 /// The server's answer.
@@ -117,8 +125,32 @@ pub struct ServerList {
     pub dst_address: String,
     /// Every live client address.
     pub sockets: Vec<SocketEntry>,
-    /// Counters of the WireGuard-facing socket.
+    /// Clients (engarde-clients, WireGuard peers) with a live address.
+    pub clients: usize,
+    /// Counters of the WireGuard-facing sockets, over every client.
     pub wireguard: WireGuardCounters,
+    /// Datagrams from the network dropped before WireGuard, by reason.
+    pub refused: Refused,
+}
+
+/// Datagrams a WireGuard-aware server dropped before WireGuard, by reason.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Refused {
+    /// Not one of WireGuard's four message shapes.
+    pub not_wireguard: u64,
+    /// From a source outside `allowedSources`.
+    pub not_allowed: u64,
+    /// Data, a response or a cookie naming a session no client (or not the
+    /// sender's client) has.
+    pub unknown_session: u64,
+    /// A new client while `maxClients` clients are live.
+    pub too_many_clients: u64,
+    /// A new address of a client that has `maxAddressesPerClient`.
+    pub too_many_addresses: u64,
+    /// Handshake initiations beyond the few a client may send before its
+    /// WireGuard answered it once.
+    pub too_many_initiations: u64,
 }
 
 /// One client address on the server.
@@ -127,12 +159,79 @@ pub struct ServerList {
 pub struct SocketEntry {
     /// `IP:port` of the client's link.
     pub address: String,
+    /// The client (WireGuard peer) it belongs to; 0 when the server is not
+    /// WireGuard-aware.
+    pub client: u64,
     /// Whole seconds since it was last heard (the Go meaning).
     pub last: Option<u64>,
     /// The same in milliseconds.
     pub last_ms: Option<u64>,
     /// Its counters since it became live.
     pub counters: Counters,
+    /// What it was worth next to its client's other addresses, for the
+    /// client's datagrams, since it became live.
+    pub analytics: Analytics,
+}
+
+/// A path's analytics: what it did for the datagrams received from the
+/// other engarde, next to the other paths (docs/api.md).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Analytics {
+    /// Data messages whose first copy came on this path.
+    pub wins: u64,
+    /// Data messages that came on this path alone while another was up.
+    pub rescued: u64,
+    /// Data messages another path delivered and this one did not.
+    pub lost: u64,
+    /// Data messages judged while this path was up.
+    pub expected: u64,
+    /// `lost / expected`; `null` while nothing was expected.
+    pub loss_ratio: Option<f64>,
+    /// Median delay of its copies behind the first copy, in ms; `null`
+    /// before any copy.
+    pub delay_median_ms: Option<f64>,
+    /// 99th percentile of the same.
+    pub delay_p99_ms: Option<f64>,
+    /// Copies whose delay was measured.
+    pub delay_samples: u64,
+}
+
+impl Analytics {
+    /// Reads `analytics` now.
+    pub fn read(analytics: &PathAnalytics) -> Self {
+        let snapshot = analytics.snapshot();
+        let millis = |q| {
+            snapshot
+                .delay_quantile(q)
+                .map(|d: Duration| (d.as_secs_f64() * 1e6).round() / 1e3)
+        };
+        Self {
+            wins: snapshot.wins,
+            rescued: snapshot.rescued,
+            lost: snapshot.lost,
+            expected: snapshot.expected,
+            loss_ratio: snapshot.loss_ratio(),
+            delay_median_ms: millis(0.5),
+            delay_p99_ms: millis(0.99),
+            delay_samples: snapshot.delay_count(),
+        }
+    }
+}
+
+impl Refused {
+    /// Reads `stats` now.
+    pub fn read(stats: &EndpointStats) -> Self {
+        let read = |refusal| get(stats.refused(refusal));
+        Self {
+            not_wireguard: read(Refusal::NotWireGuard),
+            not_allowed: read(Refusal::NotAllowed),
+            unknown_session: read(Refusal::UnknownSession),
+            too_many_clients: read(Refusal::TooManyClients),
+            too_many_addresses: read(Refusal::TooManyAddresses),
+            too_many_initiations: read(Refusal::TooManyInitiations),
+        }
+    }
 }
 
 /// A path's counters ("sent" is towards the other engarde).
@@ -180,6 +279,8 @@ pub struct WireGuardCounters {
     pub send_errors: u64,
     /// For WireGuard, dropped: a copy of a data message already delivered (`dedup`).
     pub dropped_duplicates: u64,
+    /// From WireGuard, dropped: data for another client's session (server).
+    pub dropped_other_client: u64,
 }
 
 impl Counters {
@@ -225,6 +326,7 @@ impl WireGuardCounters {
             dropped_unknown_peer: get(&stats.to_wireguard_no_peer),
             send_errors: get(&stats.to_wireguard_errors),
             dropped_duplicates: get(&stats.duplicates_dropped),
+            dropped_other_client: get(&stats.foreign_dropped),
         }
     }
 }
@@ -250,7 +352,9 @@ pub fn get_list(facts: &Facts, snapshot: &Snapshot) -> serde_json::Value {
             listen_address: facts.listen_address.clone(),
             dst_address: facts.dst_address.clone(),
             sockets: clients.iter().map(socket_entry).collect(),
+            clients: distinct_clients(clients),
             wireguard: WireGuardCounters::read(wireguard),
+            refused: Refused::read(wireguard),
         }),
     };
     value.expect("these types always serialize")
@@ -276,6 +380,11 @@ fn interface_entry(report: &InterfaceReport) -> InterfaceEntry {
         changed_at_run_time: report.changed_at_run_time,
         addresses: report.addresses.iter().map(ToString::to_string).collect(),
         counters: Counters::sum(report.stats().map(|s| &**s)),
+        // The busiest link speaks for the interface; each link has its own below.
+        analytics: report
+            .stats()
+            .max_by_key(|stats| get(&stats.rx_packets))
+            .map(|stats| Analytics::read(&stats.analytics)),
         links: report.links.iter().map(link_entry).collect(),
     }
 }
@@ -294,16 +403,27 @@ fn link_entry(link: &LinkReport) -> LinkEntry {
         last_ms: age.map(millis),
         silent_recreations: link.silent_recreations,
         counters: link.stats.as_deref().map(Counters::read),
+        analytics: link.stats.as_deref().map(|stats| Analytics::read(&stats.analytics)),
     }
+}
+
+/// Clients with at least one live address.
+pub fn distinct_clients(clients: &[ClientSnapshot]) -> usize {
+    let mut ids: Vec<u64> = clients.iter().map(|c| c.client).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.len()
 }
 
 fn socket_entry(client: &ClientSnapshot) -> SocketEntry {
     let age = client.stats.last_rx.age();
     SocketEntry {
         address: crate::net::sockaddr::unmap_socket(client.peer).to_string(),
+        client: client.client,
         last: age.map(|age| age.as_secs()),
         last_ms: age.map(millis),
         counters: Counters::read(&client.stats),
+        analytics: Analytics::read(&client.stats.analytics),
     }
 }
 

@@ -133,6 +133,16 @@ pub fn render(facts: &Facts, role: &str, snapshot: &Snapshot) -> String {
                 "Client addresses heard from within clientTimeout.",
             );
             out.sample("engarde_peers_active", &[], clients.len());
+            out.family(
+                "engarde_clients_active",
+                "gauge",
+                "Clients (engarde-clients, WireGuard peers) with a live address.",
+            );
+            out.sample(
+                "engarde_clients_active",
+                &[],
+                super::json::distinct_clients(clients),
+            );
             let rows: Vec<PathRow> = clients
                 .iter()
                 .map(|c| {
@@ -142,6 +152,7 @@ pub fn render(facts: &Facts, role: &str, snapshot: &Snapshot) -> String {
                 .collect();
             out.paths("engarde_peer", "client address", &rows);
             out.wireguard(wireguard, false);
+            out.refused(wireguard);
         }
     }
     out.text
@@ -235,6 +246,7 @@ impl Exposition {
                 self.sample_owned(&name, &labels, get(value));
             }
         }
+        self.analytics(prefix, what, rows);
         let name = format!("{prefix}_last_receive_age_seconds");
         self.family(
             &name,
@@ -247,6 +259,87 @@ impl Exposition {
             if let Some(age) = stats.last_rx.age() {
                 self.sample_owned(&name, labels, format!("{:.3}", age.as_secs_f64()));
             }
+        }
+    }
+
+    /// The path analytics: counters, and the delay behind the fastest path
+    /// as a summary (median, p99, sum and count).
+    fn analytics(&mut self, prefix: &str, what: &str, rows: &[PathRow]) {
+        let snapshots: Vec<_> = rows
+            .iter()
+            .map(|(labels, stats)| (labels, stats.analytics.snapshot()))
+            .collect();
+        type Read = fn(&crate::analytics::AnalyticsSnapshot) -> u64;
+        let counters: [(&str, String, Read); 4] = [
+            (
+                "first_copies_total",
+                format!("WireGuard data messages whose first copy arrived on this {what}."),
+                |s| s.wins,
+            ),
+            (
+                "rescued_packets_total",
+                format!(
+                    "WireGuard data messages that arrived on this {what} alone while another was up."
+                ),
+                |s| s.rescued,
+            ),
+            (
+                "lost_packets_total",
+                format!("WireGuard data messages another path delivered and this {what} did not."),
+                |s| s.lost,
+            ),
+            (
+                "expected_packets_total",
+                format!(
+                    "WireGuard data messages judged while this {what} was up (the denominator of the lost ones)."
+                ),
+                |s| s.expected,
+            ),
+        ];
+        for (suffix, help, read) in counters {
+            let name = format!("{prefix}_{suffix}");
+            self.family(&name, "counter", &help);
+            for (labels, snapshot) in &snapshots {
+                self.sample_owned(&name, labels, read(snapshot));
+            }
+        }
+        let name = format!("{prefix}_delay_seconds");
+        self.family(
+            &name,
+            "summary",
+            &format!("How much later than the first copy this {what}'s copy of each WireGuard data message arrived (0 when it was first), since it started."),
+        );
+        for (labels, snapshot) in &snapshots {
+            for (quantile, q) in [("0.5", 0.5), ("0.99", 0.99)] {
+                if let Some(delay) = snapshot.delay_quantile(q) {
+                    let mut labels = (*labels).clone();
+                    labels.push(("quantile", quantile.to_string()));
+                    self.sample_owned(&name, &labels, format!("{:.6}", delay.as_secs_f64()));
+                }
+            }
+            self.sample_owned(
+                &format!("{name}_sum"),
+                labels,
+                format!("{:.6}", snapshot.delay_sum_us as f64 / 1e6),
+            );
+            self.sample_owned(&format!("{name}_count"), labels, snapshot.delay_count());
+        }
+    }
+
+    /// What a WireGuard-aware server dropped before WireGuard, by reason.
+    fn refused(&mut self, stats: &EndpointStats) {
+        let name = "engarde_refused_packets_total";
+        self.family(
+            name,
+            "counter",
+            "Datagrams from the network dropped before WireGuard, by reason: not_wireguard, not_allowed (outside allowedSources), unknown_session, too_many_clients, too_many_addresses, too_many_initiations (before WireGuard answered the client once).",
+        );
+        for refusal in crate::registry::Refusal::ALL {
+            self.sample(
+                name,
+                &[("reason", refusal.label())],
+                get(stats.refused(refusal)),
+            );
         }
     }
 
@@ -287,7 +380,7 @@ impl Exposition {
         self.family(
             name,
             "counter",
-            "Datagrams dropped at the WireGuard side, by reason: no_path (from WireGuard, but no link or client address was up), full (for WireGuard, its socket buffer was full), duplicate (for WireGuard, a copy of a data message already delivered), unknown_peer (client: for WireGuard, before WireGuard sent anything).",
+            "Datagrams dropped at the WireGuard side, by reason: no_path (from WireGuard, but no link or client address was up), full (for WireGuard, its socket buffer was full), duplicate (for WireGuard, a copy of a data message already delivered), unknown_peer (client: for WireGuard, before WireGuard sent anything), other_client (server: from WireGuard, data for a session that is not the socket's client's).",
         );
         self.sample(
             name,
@@ -305,6 +398,12 @@ impl Exposition {
                 name,
                 &[("reason", "unknown_peer")],
                 get(&stats.to_wireguard_no_peer),
+            );
+        } else {
+            self.sample(
+                name,
+                &[("reason", "other_client")],
+                get(&stats.foreign_dropped),
             );
         }
     }

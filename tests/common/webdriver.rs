@@ -201,6 +201,58 @@ impl<'a> Session<'a> {
         );
     }
 
+    /// Clicks the element matching `selector` from inside the page and
+    /// returns its text, waiting up to `limit` for it to exist. The page
+    /// redraws its cards every second: an element found by one WebDriver
+    /// call can be replaced before the next one clicks it, a script cannot.
+    pub fn click_selector(&self, selector: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let text = self.call(
+                "POST",
+                "/execute/sync",
+                Some(json!({
+                    "script": "const e = document.querySelector(arguments[0]); if (!e) return null; e.click(); return e.textContent;",
+                    "args": [selector],
+                })),
+            );
+            if let Some(text) = text.as_str() {
+                return text.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no element {selector} to click within {limit:?}; the page shows:\n{}",
+                self.page_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The visible text of the element matching `selector`, read from inside
+    /// the page (see [`Self::click_selector`]), waiting up to `limit` for it.
+    pub fn text_of(&self, selector: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let text = self.call(
+                "POST",
+                "/execute/sync",
+                Some(json!({
+                    "script": "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;",
+                    "args": [selector],
+                })),
+            );
+            if let Some(text) = text.as_str() {
+                return text.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no element {selector} within {limit:?}; the page shows:\n{}",
+                self.page_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn text(&self, element: &str) -> String {
         self.call("GET", &format!("/element/{element}/text"), None)
             .as_str()

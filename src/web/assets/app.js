@@ -92,6 +92,33 @@ function numbers(key, now, counters) {
     item("Send errors", count(counters.sendErrors), [], counters.sendErrors > 0));
 }
 
+function percent(part, whole) {
+  if (!whole) return "–";
+  const value = (100 * part) / whole;
+  return (value < 10 && value > 0 ? value.toFixed(1) : value.toFixed(0)) + " %";
+}
+
+function ms(value) {
+  if (value === null || value === undefined) return "–";
+  return (value < 10 ? value.toFixed(1) : value.toFixed(0)) + " ms";
+}
+
+// What the path was worth next to the others (only once there is something to compare).
+function analytics(a) {
+  if (!a || (!a.expected && !a.delaySamples)) return null;
+  const item = (label, main, detail, problem) =>
+    el("div", { class: problem ? "problem" : null },
+      el("dt", { text: label }),
+      el("dd", {}, main, detail ? el("small", { text: detail }) : null));
+  const packets = Math.max(a.expected, a.wins);
+  return el("dl", { class: "numbers analytics", "aria-label": "Compared with the other paths" },
+    item("First copy", percent(a.wins, packets), count(a.wins) + " of " + count(packets)),
+    item("Rescued", count(a.rescued), "came on this path only"),
+    item("Lost", percent(a.lost, a.expected), count(a.lost) + " of " + count(a.expected),
+      a.lossRatio !== null && a.lossRatio > 0.01),
+    item("Behind fastest", ms(a.delayMedianMs), "median · p99 " + ms(a.delayP99Ms)));
+}
+
 // How an active link is doing, judged against the freshest link.
 function health(entry, freshest) {
   if (entry.status !== "active") return "off";
@@ -204,6 +231,7 @@ function interfaceCard(entry, now, freshest, activeCount) {
     el("div", { class: "health", text: healthText(entry, state) }),
     routes,
     numbers("if:" + entry.name, now, entry.counters),
+    analytics(entry.analytics),
     el("div", { class: "card-foot" }, button));
 }
 
@@ -212,10 +240,13 @@ function socketCard(socket, now, freshest) {
   const state = health(entry, freshest);
   return el("article", { class: "card health-" + state, "data-address": socket.address, "data-health": state },
     el("div", { class: "card-head" },
-      el("div", { class: "title" }, el("div", { class: "main mono", text: socket.address })),
+      el("div", { class: "title" },
+        el("div", { class: "main mono", text: socket.address }),
+        socket.client ? el("div", { class: "sub", text: "client " + socket.client }) : null),
       el("span", { class: "badge status " + (state === "dead" ? "dead" : "active"), text: state === "dead" ? "dead" : "live" })),
     el("div", { class: "health", text: healthText(entry, state, true) }),
-    numbers("sock:" + socket.address, now, socket.counters));
+    numbers("sock:" + socket.address, now, socket.counters),
+    analytics(socket.analytics));
 }
 
 // Interfaces nobody would use as a link go in the folded list.
@@ -261,13 +292,18 @@ function drawClient(data, now) {
 function drawServer(data, now) {
   const ages = data.sockets.map((s) => s.lastMs).filter((ms) => ms !== null && ms !== undefined);
   const freshest = ages.length ? Math.min(...ages) : null;
+  const refused = Object.values(data.refused || {}).reduce((a, b) => a + b, 0);
   $("summary").replaceChildren(
+    stat(String(data.clients || 0), "clients", data.clients ? "ok" : "bad"),
     stat(String(data.sockets.length), "client addresses", data.sockets.length ? "ok" : "bad"),
     stat(count(data.wireguard.sentPackets), "to WireGuard"),
     stat(count(data.wireguard.receivedPackets), "from WireGuard"),
-    stat(count(data.wireguard.droppedNoPath), "replies with no client", data.wireguard.droppedNoPath ? "bad" : null));
-  $("cards").replaceChildren(...(data.sockets.length
-    ? data.sockets.map((s) => socketCard(s, now, freshest))
+    stat(count(data.wireguard.droppedNoPath), "replies with no client", data.wireguard.droppedNoPath ? "bad" : null),
+    stat(count(refused), "refused (not WireGuard, strangers)"));
+  // A client's addresses side by side.
+  const sockets = [...data.sockets].sort((a, b) => a.client - b.client || a.address.localeCompare(b.address));
+  $("cards").replaceChildren(...(sockets.length
+    ? sockets.map((s) => socketCard(s, now, freshest))
     : [el("p", { class: "empty", text: "No client has sent anything recently." })]));
   $("others").hidden = true;
   $("actions").hidden = true;
