@@ -403,7 +403,10 @@ fn link_entry(link: &LinkReport) -> LinkEntry {
         last_ms: age.map(millis),
         silent_recreations: link.silent_recreations,
         counters: link.stats.as_deref().map(Counters::read),
-        analytics: link.stats.as_deref().map(|stats| Analytics::read(&stats.analytics)),
+        analytics: link
+            .stats
+            .as_deref()
+            .map(|stats| Analytics::read(&stats.analytics)),
     }
 }
 
