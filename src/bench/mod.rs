@@ -34,11 +34,6 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The forwarding measurements relay the load generator's datagrams, which
-/// are not WireGuard: a WireGuard-aware server (the default) would refuse
-/// them all, so those labs run the server as the Go engarde did.
-const FORWARD_ANYTHING: &str = "wireguardAware: false";
-
 /// How long each part runs.
 #[derive(Debug, Clone)]
 pub struct Durations {
@@ -128,8 +123,9 @@ pub fn cpu_only(
     seconds: u64,
 ) -> io::Result<forwarding::CpuCost> {
     let mut lab = LabOptions::new(&options.client_binary, &options.server_binary);
+    // The lab runs a server that is not WireGuard-aware when there is no
+    // WireGuard: the load generator's datagrams are not WireGuard.
     lab.with_wireguard = false;
-    lab.server_extra.push(FORWARD_ANYTHING.into());
     let lab = Lab::start(lab)?;
     eprintln!(
         "engarde-bench: engarde-client pid {}, engarde-server pid {}",
@@ -151,9 +147,6 @@ pub fn run(options: &Options) -> io::Result<Report> {
         let mut lab = LabOptions::new(&options.client_binary, &options.server_binary);
         lab.with_engarde = engarde;
         lab.with_wireguard = wireguard;
-        if !wireguard {
-            lab.server_extra.push(FORWARD_ANYTHING.into());
-        }
         lab
     };
     let mut report = Report::new();

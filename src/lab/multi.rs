@@ -496,7 +496,7 @@ impl MultiLab {
         )?;
         for i in 0..site.links {
             daemon.wait_for_log(
-                &format!("link {} up", client_interface(i)),
+                &format!("link {}/IPv4 up", client_interface(i)),
                 Duration::from_secs(10),
             )?;
         }
