@@ -5,10 +5,23 @@
 //! throw N−1 away in its replay check. The pair (receiver index, counter)
 //! is clear text, so the relay can keep the first copy and drop the others
 //! first. Per receiver index, a sliding window of [`WINDOW`] counters (as
-//! wide as wireguard-go's) remembers which counters passed. Handshake,
-//! cookie and non-WireGuard datagrams always pass; so does a counter older
-//! than the window (only WireGuard can judge it). Memory is bounded: at
-//! most [`MAX_SESSIONS`] indices, the least recently used forgotten first.
+//! wide as wireguard-go's) remembers which counters passed. A counter older
+//! than the window always passes (only WireGuard can judge it), and so does
+//! anything that is not WireGuard. Memory is bounded: at most
+//! [`MAX_SESSIONS`] indices, the least recently used forgotten first.
+//!
+//! The first copy of every handshake and cookie message passes; a later copy
+//! that is *byte for byte* the same as one of the last [`HANDSHAKES`] is
+//! dropped. WireGuard would reject it anyway (a replayed initiation
+//! timestamp, a response to a handshake already answered), but wireguard-go
+//! checks and updates its handshake state under separate locks: two copies
+//! of one response handled at once by two of its handshake workers are both
+//! accepted, the second session replaces the first with the same keys and a
+//! counter back at zero, and the first data message sent on one of them is
+//! lost as a "replay" of the other (seen with wireguard-go 0.0.20220316 in
+//! about one tunnel start in ten over three links). Whole-message equality,
+//! not a header field, decides: a forger who alters a copy does not make the
+//! genuine message look like a duplicate of it.
 //!
 //! Trade-off (docs/configuration.md, `dedup`): an attacker on the path of
 //! one link who forges a data message with a future counter makes the
@@ -21,6 +34,7 @@
 
 use crate::wireguard::{Message, parse};
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 
 /// Ring words per session; the word holding the highest counter may share
 /// its slot with the oldest, so the window is one word short of the ring.
@@ -31,6 +45,12 @@ pub const WINDOW: u64 = (WORDS as u64 - 1) * 64;
 
 /// Sessions (receiver indices) remembered at most.
 pub const MAX_SESSIONS: usize = 4096;
+
+/// Handshake and cookie messages remembered, to recognise their copies. The
+/// copies of one message arrive within the links' delay spread, while a
+/// peer sends a handshake every two minutes: a few dozen is plenty, and a
+/// flood of forged handshakes only makes a genuine copy pass to WireGuard.
+pub const HANDSHAKES: usize = 64;
 
 /// What to do with one datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,11 +101,39 @@ impl Window {
     }
 }
 
+/// Fingerprints of the last [`HANDSHAKES`] handshake and cookie messages.
+#[derive(Default)]
+struct RecentHandshakes {
+    /// Keyed per process, so nobody can craft colliding messages.
+    hasher: RandomState,
+    /// A ring, oldest overwritten first.
+    fingerprints: Vec<u64>,
+    next: usize,
+}
+
+impl RecentHandshakes {
+    /// Remembers `message`; true if it was not among the recent ones.
+    fn check_and_set(&mut self, message: &[u8]) -> bool {
+        let fingerprint = self.hasher.hash_one(message);
+        if self.fingerprints.contains(&fingerprint) {
+            return false;
+        }
+        if self.fingerprints.len() < HANDSHAKES {
+            self.fingerprints.push(fingerprint);
+        } else {
+            self.fingerprints[self.next] = fingerprint;
+            self.next = (self.next + 1) % HANDSHAKES;
+        }
+        true
+    }
+}
+
 /// Duplicate filter for one direction of one endpoint.
 #[derive(Default)]
 pub struct DuplicateFilter {
     sessions: HashMap<u32, Window>,
     tick: u64,
+    handshakes: RecentHandshakes,
 }
 
 impl DuplicateFilter {
@@ -101,7 +149,18 @@ impl DuplicateFilter {
                 receiver_index,
                 counter,
             }) => self.check_data(receiver_index, counter),
-            _ => Verdict::Forward,
+            Some(_) => self.check_handshake(datagram),
+            None => Verdict::Forward,
+        }
+    }
+
+    /// Judges a handshake or cookie message (the whole datagram): only an
+    /// exact copy of a recent one is a duplicate.
+    pub fn check_handshake(&mut self, message: &[u8]) -> Verdict {
+        if self.handshakes.check_and_set(message) {
+            Verdict::Forward
+        } else {
+            Verdict::Duplicate
         }
     }
 
@@ -207,15 +266,54 @@ mod tests {
         );
     }
 
+    fn initiation(sender: u32) -> Vec<u8> {
+        let mut message = vec![0u8; 148];
+        message[0] = 1;
+        message[4..8].copy_from_slice(&sender.to_le_bytes());
+        message
+    }
+
     #[test]
-    fn handshakes_and_foreign_datagrams_always_pass() {
+    fn foreign_datagrams_always_pass() {
         let mut filter = DuplicateFilter::new();
-        let mut initiation = vec![0u8; 148];
-        initiation[0] = 1;
         for _ in 0..3 {
-            assert_eq!(filter.check(&initiation), Verdict::Forward);
             assert_eq!(filter.check(b"not wireguard"), Verdict::Forward);
         }
+    }
+
+    #[test]
+    fn only_exact_copies_of_a_handshake_are_dropped() {
+        let mut filter = DuplicateFilter::new();
+        let genuine = initiation(9);
+        assert_eq!(filter.check(&genuine), Verdict::Forward);
+        assert_eq!(filter.check(&genuine), Verdict::Duplicate);
+        let mut altered = genuine.clone();
+        altered[147] ^= 1;
+        assert_eq!(
+            filter.check(&altered),
+            Verdict::Forward,
+            "the same header with another body is another message"
+        );
+        assert_eq!(filter.check(&initiation(10)), Verdict::Forward);
+    }
+
+    #[test]
+    fn a_handshake_long_gone_from_the_ring_passes_again() {
+        let mut filter = DuplicateFilter::new();
+        filter.check(&initiation(0));
+        for sender in 1..=HANDSHAKES as u32 {
+            assert_eq!(filter.check(&initiation(sender)), Verdict::Forward);
+        }
+        assert_eq!(
+            filter.check(&initiation(0)),
+            Verdict::Forward,
+            "forgotten: WireGuard judges it"
+        );
+        assert_eq!(
+            filter.check(&initiation(HANDSHAKES as u32)),
+            Verdict::Duplicate,
+            "recent ones are kept"
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@
 use super::inspection::{Inbound, Inspection, allowed_before_established};
 use super::messages::Stop;
 use super::messages::{
-    AttachPath, DetachPath, PacketReceiver, PacketSender, PathId, WgPacket, WgPacketGroup,
+    AttachPath, DetachPath, Origin, PacketReceiver, PacketSender, PathId, WgPacket, WgPacketGroup,
     packet_queue,
 };
 use super::queue_stream::QueueStream;
@@ -294,7 +294,14 @@ impl WireGuardEndpoint {
                 counter,
             }) = message
             else {
-                return Some(data); // handshakes and cookies always pass
+                // The first copy of a handshake or cookie message always
+                // passes; exact copies do not (src/dedup.rs says why).
+                if message.is_some() && *dedup && filter.check_handshake(data) == Verdict::Duplicate
+                {
+                    count_duplicate(stats, from);
+                    return None;
+                }
+                return Some(data);
             };
             let first = filter.check_data(receiver_index, counter) == Verdict::Forward;
             let slot = from.and_then(|origin| tracker.slot_of(origin.id));
@@ -303,11 +310,7 @@ impl WireGuardEndpoint {
             if first || !*dedup {
                 return Some(data);
             }
-            // Only first copies go on; the path that brought a duplicate is told.
-            add(&stats.duplicates_dropped, 1);
-            if let Some(origin) = from {
-                add(&origin.stats.rx_duplicates, 1);
-            }
+            count_duplicate(stats, from);
             None
         });
         // GSO is safe towards any WireGuard: the kernel cuts a run back into
@@ -362,6 +365,15 @@ impl WireGuardEndpoint {
             logged.insert(key, now);
         }
         self.logged = logged;
+    }
+}
+
+/// Counts a dropped duplicate, for the endpoint and for the path that
+/// brought it.
+fn count_duplicate(stats: &EndpointStats, from: Option<&Origin>) {
+    add(&stats.duplicates_dropped, 1);
+    if let Some(origin) = from {
+        add(&origin.stats.rx_duplicates, 1);
     }
 }
 
