@@ -908,7 +908,8 @@ impl Lab {
         }
     }
 
-    /// `ping -c COUNT` through the tunnel; the summary line on success.
+    /// `ping -c COUNT` through the tunnel: what ping printed (each reply,
+    /// so a failure shows which one was lost, and the summary).
     pub fn ping(&self, count: u32) -> io::Result<String> {
         let target = tunnel_ips().1.to_string();
         let output = run_in(
@@ -916,10 +917,7 @@ impl Lab {
             "ping",
             &["-c", &count.to_string(), "-i", "0.2", "-W", "2", &target],
         )?;
-        Ok(output
-            .lines()
-            .filter(|l| l.contains("packet loss"))
-            .collect())
+        Ok(output)
     }
 
     /// The daemons' logs, for failure messages.
@@ -931,6 +929,14 @@ impl Lab {
         ] {
             if let Some(daemon) = daemon {
                 out.push_str(&format!("----- {name} log -----\n{}\n", daemon.log()));
+            }
+        }
+        for (name, wireguard) in [
+            ("wireguard-go (client)", &self.wireguard_client),
+            ("wireguard-go (server)", &self.wireguard_server),
+        ] {
+            if let Some(wireguard) = wireguard {
+                out.push_str(&format!("----- {name} log -----\n{}\n", wireguard.log()));
             }
         }
         out

@@ -84,7 +84,7 @@ impl WireGuard {
             ns,
             Path::new("wireguard-go"),
             &["-f", &interface],
-            &[("LOG_LEVEL", "error")],
+            &[("LOG_LEVEL", "verbose")],
             dir.join(format!("{interface}.log")),
         )?;
         let mut wireguard = Self {
@@ -114,6 +114,11 @@ impl WireGuard {
         )?;
         ip(ns, &format!("link set {} up", wireguard.interface))?;
         Ok(wireguard)
+    }
+
+    /// What wireguard-go printed.
+    pub fn log(&self) -> String {
+        self.process.log()
     }
 
     fn wait_for_control_socket(&mut self) -> io::Result<()> {
