@@ -162,8 +162,8 @@ async fn with_dedup_each_wireguard_gets_each_data_message_once() {
         "one copy of each data message reaches the server's WireGuard"
     );
     assert_eq!(
-        initiations_at_server, 2,
-        "handshakes are never deduplicated: one per link"
+        initiations_at_server, 1,
+        "the initiation once: its copy on the other link is identical"
     );
     assert_eq!(
         at_client.len(),
@@ -174,10 +174,10 @@ async fn with_dedup_each_wireguard_gets_each_data_message_once() {
     let clients = pair.server.listener.send(ListClients).await.unwrap();
     let duplicates: u64 = clients.iter().map(|c| get(&c.stats.rx_duplicates)).sum();
     assert_eq!(
-        duplicates, 20,
-        "the server counts the 20 dropped copies on the links that brought them"
+        duplicates, 21,
+        "the server counts the 20 dropped data copies and the initiation's on the links that brought them"
     );
-    assert_eq!(get(&pair.server.endpoint_stats.duplicates_dropped), 20);
+    assert_eq!(get(&pair.server.endpoint_stats.duplicates_dropped), 21);
     let links = pair.client.watcher.send(ListLinks).await.unwrap();
     let duplicates: u64 = links.iter().map(|l| get(&l.stats.rx_duplicates)).sum();
     assert_eq!(
@@ -195,6 +195,11 @@ async fn without_dedup_every_copy_reaches_wireguard() {
         at_server.iter().filter(|m| m[0] == 4).count(),
         40,
         "both copies of each data message"
+    );
+    assert_eq!(
+        at_server.iter().filter(|m| m[0] == 1).count(),
+        2,
+        "both copies of the initiation"
     );
     assert_eq!(at_client.len(), 40, "both copies of each reply");
     assert_eq!(get(&pair.server.endpoint_stats.duplicates_dropped), 0);

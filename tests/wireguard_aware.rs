@@ -95,9 +95,10 @@ async fn each_client_gets_its_own_traffic_and_strangers_get_nothing() {
     let at_wireguard = drain(&wireguard).await;
     assert_eq!(
         at_wireguard.len(),
-        2,
-        "both copies of A's initiation (handshakes are never deduplicated)"
+        1,
+        "A's initiation once: its second, identical copy is a duplicate"
     );
+    assert_eq!(get(&server.endpoint_stats.duplicates_dropped), 1);
     let socket_a = at_wireguard[0].1;
     assert!(
         at_wireguard.iter().all(|(_, from)| *from == socket_a),
@@ -108,7 +109,7 @@ async fn each_client_gets_its_own_traffic_and_strangers_get_nothing() {
         .await
         .unwrap();
     let at_wireguard = drain(&wireguard).await;
-    assert_eq!(at_wireguard.len(), 2);
+    assert_eq!(at_wireguard.len(), 1);
     let socket_b = at_wireguard[0].1;
     assert_ne!(socket_a, socket_b, "client B has a socket of its own");
 
@@ -119,8 +120,13 @@ async fn each_client_gets_its_own_traffic_and_strangers_get_nothing() {
         .unwrap();
     assert_eq!(
         drain(&wireguard_a).await.len(),
-        2,
-        "A gets the response on both links"
+        1,
+        "A's WireGuard gets the response once"
+    );
+    assert_eq!(
+        get(&client_a.endpoint_stats.duplicates_dropped),
+        1,
+        "A got it on both links"
     );
     assert!(
         drain(&wireguard_b).await.is_empty(),
