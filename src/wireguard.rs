@@ -25,7 +25,10 @@ pub enum Message {
         /// The index of the handshake it answers.
         receiver_index: u32,
     },
-    /// Type 4, at least 32 bytes, a multiple of 16: encrypted data.
+    /// Type 4, at least 32 bytes: encrypted data. Any length from 32 on:
+    /// WireGuard pads the inner packet to a multiple of 16 bytes, but never
+    /// beyond the tunnel's MTU, so a full-size packet (1,420 bytes in a
+    /// 1,420 MTU tunnel: a 1,452-byte message) is not a multiple of 16.
     TransportData {
         /// The receiver's session index.
         receiver_index: u32,
@@ -60,7 +63,7 @@ pub fn parse(data: &[u8]) -> Option<Message> {
         (3, 64) => Some(Message::CookieReply {
             receiver_index: u32_at(data, 4),
         }),
-        (4, len) if len >= 32 && len % 16 == 0 => Some(Message::TransportData {
+        (4, len) if len >= 32 => Some(Message::TransportData {
             receiver_index: u32_at(data, 4),
             counter: u64_at(data, 8),
         }),
@@ -111,6 +114,10 @@ mod tests {
             })
         );
         assert!(parse(&message(4, 1440)).is_some());
+        assert!(
+            parse(&message(4, 1452)).is_some(),
+            "a full 1,420-byte packet, whose padding stopped at the MTU"
+        );
     }
 
     #[test]
@@ -124,7 +131,7 @@ mod tests {
             message(2, 93),
             message(3, 65),
             message(4, 16),
-            message(4, 40),
+            message(4, 31),
             message(5, 32),
             reserved,
         ] {

@@ -40,7 +40,8 @@ fn down_payload(k: usize) -> usize {
 
 /// The UDP length on the wire of a WireGuard data message carrying an
 /// IPv4/UDP datagram with `payload` bytes: WireGuard pads the inner packet
-/// to a multiple of 16 and adds a 16-byte header and a 16-byte tag.
+/// to a multiple of 16 (these are far below the MTU, where padding stops)
+/// and adds a 16-byte header and a 16-byte tag.
 fn wireguard_udp_length(payload: usize) -> u16 {
     let inner = 20 + 8 + payload;
     (8 + 16 + inner.div_ceil(16) * 16 + 16) as u16

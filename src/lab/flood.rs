@@ -135,8 +135,8 @@ fn forge(kind: Kind, random: &mut Random, payload: &mut [u8]) -> usize {
                 1 => [147, 149, 92, 164][random.below(4) as usize],
                 2 => [91, 93, 148, 64][random.below(4) as usize],
                 3 => [63, 65, 92, 80][random.below(4) as usize],
-                // Data: at least 32 and a multiple of 16, so anything else.
-                _ => 32 + 16 * random.below(80) as usize + 1 + random.below(15) as usize,
+                // Data: at least 32 bytes (header and tag), so anything shorter.
+                _ => 4 + random.below(28) as usize,
             };
             random.fill(&mut payload[..len]);
             header(payload, kind);
