@@ -53,6 +53,13 @@ fn the_benchmark_runs_and_reports_every_figure() {
         );
     }
     assert!(report["allocations"]["packets"].as_u64().unwrap() > 0);
+    // Not a speed: a TCP transfer that moved nothing means the tunnel is broken.
+    for key in ["tcp_direct_mbps", "tcp_engarde_mbps"] {
+        assert!(
+            report[key].as_f64().unwrap() > 0.0,
+            "{key}: TCP moved nothing: {report:#}"
+        );
+    }
     let dedup = &report["dedup_cpu"][0];
     for side in ["with_dedup", "without_dedup"] {
         assert!(

@@ -38,6 +38,9 @@ pub const SERVER_PORT: u16 = 59501;
 pub const CLIENT_PORT: u16 = 59401;
 /// WireGuard's listen port on both sides.
 pub const WIREGUARD_PORT: u16 = 51820;
+/// The tunnel's MTU: wireguard-go's default, which the lab keeps. A packet
+/// this large becomes a 1,452-byte data message, not a multiple of 16.
+pub const TUNNEL_MTU: usize = 1420;
 /// The server's single address in [`Scenario::Routed`].
 pub const ROUTED_SERVER_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 /// The server's single IPv6 address in [`Scenario::Routed`].
@@ -911,13 +914,31 @@ impl Lab {
     /// `ping -c COUNT` through the tunnel: what ping printed (each reply,
     /// so a failure shows which one was lost, and the summary).
     pub fn ping(&self, count: u32) -> io::Result<String> {
+        self.ping_sized(count, 56)
+    }
+
+    /// [`Lab::ping`] with `payload` bytes of ICMP payload, never fragmented
+    /// (`-M do`): `TUNNEL_MTU - 28` makes every packet as large as the
+    /// tunnel carries.
+    pub fn ping_sized(&self, count: u32, payload: usize) -> io::Result<String> {
         let target = tunnel_ips().1.to_string();
-        let output = run_in(
+        run_in(
             self.client.name(),
             "ping",
-            &["-c", &count.to_string(), "-i", "0.2", "-W", "2", &target],
-        )?;
-        Ok(output)
+            &[
+                "-c",
+                &count.to_string(),
+                "-i",
+                "0.2",
+                "-W",
+                "2",
+                "-M",
+                "do",
+                "-s",
+                &payload.to_string(),
+                &target,
+            ],
+        )
     }
 
     /// The daemons' logs, for failure messages.
