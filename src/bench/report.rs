@@ -200,14 +200,14 @@ impl Report {
                 "added round trip, median".into(),
                 format!("{:.3} ms", engarde.median_us / 1e3),
                 format!("{:.3} ms WireGuard alone{floor}", direct.median_us / 1e3),
-                format!("+{median:.3} ms {}", verdict(median <= 0.1)),
+                format!("{median:+.3} ms {}", verdict(median <= 0.1)),
                 "<= +0.1 ms".into(),
             ]);
             rows.push([
                 "added round trip, p99".into(),
                 format!("{:.3} ms", engarde.p99_us / 1e3),
                 format!("{:.3} ms WireGuard alone", direct.p99_us / 1e3),
-                format!("+{p99:.3} ms {}", verdict(p99 <= 0.5)),
+                format!("{p99:+.3} ms {}", verdict(p99 <= 0.5)),
                 "<= +0.5 ms".into(),
             ]);
         }
