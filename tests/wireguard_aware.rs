@@ -173,7 +173,7 @@ async fn each_client_gets_its_own_traffic_and_strangers_get_nothing() {
         b"hello".to_vec(),
         vec![4, 0, 0],
         vec![1; 148],
-        data(0x5A, 99)[..40].to_vec(),
+        data(0x5A, 99)[..31].to_vec(), // one byte short of the shortest data message
     ];
     garbage.push(data(0xDEAD, 1));
     garbage.push(response(0x77, 0x12345));
