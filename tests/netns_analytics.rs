@@ -21,12 +21,10 @@
 
 mod common;
 
-use common::http;
-use common::lab::{assert_no_loss, options, start};
+use common::lab::{api_get, assert_no_loss, options, start, with_web_manager};
 use engarde::lab::stream::{Bidirectional, StreamSpec};
-use engarde::lab::{Fault, Lab, Scenario};
+use engarde::lab::{Fault, Scenario};
 use serde_json::Value;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 const STREAM: StreamSpec = StreamSpec {
@@ -71,26 +69,6 @@ fn analytics(list: &Value) -> [Value; 3] {
     out
 }
 
-fn get_list(lab: &Lab, client_side: bool) -> Value {
-    let ns = if client_side {
-        &lab.client
-    } else {
-        &lab.server
-    };
-    ns.run(|| {
-        http::request(
-            SocketAddr::from(([127, 0, 0, 1], 8080)),
-            "GET",
-            "/api/v1/get-list",
-            &[],
-            b"",
-        )
-    })
-    .unwrap()
-    .unwrap()
-    .json()
-}
-
 fn count(value: &Value, field: &str) -> f64 {
     value[field].as_u64().unwrap_or(0) as f64
 }
@@ -105,9 +83,7 @@ fn within(what: &str, measured: f64, low: f64, high: f64) {
 #[test]
 fn analytics_report_the_injected_delay_and_losses() {
     let mut options = options(Scenario::Overrides);
-    for extra in [&mut options.client_extra, &mut options.server_extra] {
-        extra.push("webManager: { listenAddr: \"127.0.0.1:8080\" }".into());
-    }
+    with_web_manager(&mut options);
     // tbf must see datagrams, not GSO runs; and a log line every 5 s.
     options.env.push(("ENGARDE_GSO".into(), "0".into()));
     options
@@ -119,8 +95,8 @@ fn analytics_report_the_injected_delay_and_losses() {
     lab.set_fault(2, Some(Fault::RandomDrop(20))).unwrap();
     std::thread::sleep(Duration::from_secs(1));
     let before = [
-        analytics(&get_list(&lab, true)),
-        analytics(&get_list(&lab, false)),
+        analytics(&api_get(&lab, true, "/api/v1/get-list")),
+        analytics(&api_get(&lab, false, "/api/v1/get-list")),
     ];
 
     let (up, down) = Bidirectional::start(&lab, STREAM)
@@ -131,8 +107,8 @@ fn analytics_report_the_injected_delay_and_losses() {
     // Datagrams are judged once their copies had 0.5 s to arrive.
     std::thread::sleep(Duration::from_millis(1500));
     let after = [
-        analytics(&get_list(&lab, true)),
-        analytics(&get_list(&lab, false)),
+        analytics(&api_get(&lab, true, "/api/v1/get-list")),
+        analytics(&api_get(&lab, false, "/api/v1/get-list")),
     ];
 
     let offered = STREAM.rate_pps as f64 * frame_bytes() * 8.0;

@@ -15,11 +15,10 @@
 
 mod common;
 
-use common::http;
+use common::lab::{WEB_PORT, api_get_in};
 use engarde::lab::clock::monotonic_ns;
 use engarde::lab::multi::{MultiLab, MultiOptions, client_tunnel_ip, server_tunnel_ip};
 use engarde::lab::stream::{self, RunningStream, StreamReport, StreamSpec};
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -89,22 +88,6 @@ fn losses(report: &StreamReport, start_ns: u64) -> Vec<(u64, f64)> {
         .collect()
 }
 
-fn get_list(lab: &MultiLab) -> Value {
-    lab.server
-        .run(|| {
-            http::request(
-                SocketAddr::from(([127, 0, 0, 1], 8080)),
-                "GET",
-                "/api/v1/get-list",
-                &[],
-                b"",
-            )
-        })
-        .unwrap()
-        .unwrap()
-        .json()
-}
-
 #[test]
 fn three_clients_behind_one_port_stay_apart_through_cuts_roaming_restarts_and_rekeying() {
     let mut options = MultiOptions::new(
@@ -112,9 +95,9 @@ fn three_clients_behind_one_port_stay_apart_through_cuts_roaming_restarts_and_re
         env!("CARGO_BIN_EXE_engarde-server"),
         &LINKS,
     );
-    options
-        .server_extra
-        .push("webManager: { listenAddr: \"127.0.0.1:8080\" }".into());
+    options.server_extra.push(format!(
+        "webManager: {{ listenAddr: \"127.0.0.1:{WEB_PORT}\" }}"
+    ));
     // The firewall counts a GSO run as one datagram; count real datagrams.
     options.env.push(("ENGARDE_GSO".into(), "0".into()));
     let mut lab =
@@ -311,7 +294,7 @@ fn three_clients_behind_one_port_stay_apart_through_cuts_roaming_restarts_and_re
     // The server groups addresses by client: one client number per client
     // namespace (its links' 10.(k+1).x.x addresses), the same before and
     // after a roam or a restart, and a different one for each client.
-    let list = get_list(&lab);
+    let list = api_get_in(&lab.server, "/api/v1/get-list");
     println!("server get-list: {list:#}");
     assert_eq!(list["clients"], 3, "three clients");
     let mut by_network: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();

@@ -17,7 +17,7 @@
 
 mod common;
 
-use common::http;
+use common::lab::{WEB_PORT, api_get_in};
 use engarde::lab::cmd::run_in;
 use engarde::lab::flood::{FloodSpec, KINDS, flood};
 use engarde::lab::multi::{
@@ -68,9 +68,9 @@ fn a_million_spoofed_and_malformed_datagrams_reach_neither_wireguard_nor_their_s
         &[3],
     );
     options.attacker = true;
-    options
-        .server_extra
-        .push("webManager: { listenAddr: \"127.0.0.1:8080\" }".into());
+    options.server_extra.push(format!(
+        "webManager: {{ listenAddr: \"127.0.0.1:{WEB_PORT}\" }}"
+    ));
     // The firewall counts a GSO run as one datagram; count real datagrams.
     options.env.push(("ENGARDE_GSO".into(), "0".into()));
     let mut lab =
@@ -193,21 +193,7 @@ fn a_million_spoofed_and_malformed_datagrams_reach_neither_wireguard_nor_their_s
     // What engarde counted, and what the kernel dropped before it. The
     // forged clients give up their places once their handshake has waited
     // HANDSHAKE_PATIENCE_SECS for an answer.
-    let get_list = || {
-        lab.server
-            .run(|| {
-                http::request(
-                    SocketAddr::from(([127, 0, 0, 1], 8080)),
-                    "GET",
-                    "/api/v1/get-list",
-                    &[],
-                    b"",
-                )
-            })
-            .unwrap()
-            .unwrap()
-            .json()
-    };
+    let get_list = || api_get_in(&lab.server, "/api/v1/get-list");
     let waiting = Instant::now();
     let mut list = get_list();
     while list["clients"] != 1 && waiting.elapsed() < Duration::from_secs(15) {

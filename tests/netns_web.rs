@@ -8,15 +8,12 @@
 mod common;
 
 use common::http;
-use common::lab::{assert_no_loss, options, start};
+use common::lab::{WEB_PORT, assert_no_loss, options, start, with_web_manager};
 use engarde::lab::stream::{Bidirectional, StreamSpec};
 use engarde::lab::{Lab, Scenario};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-
-/// Both management interfaces listen on loopback inside their namespace.
-const WEB_PORT: u16 = 8080;
 
 fn web() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], WEB_PORT))
@@ -101,11 +98,7 @@ fn sample(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str
 #[test]
 fn excluding_a_link_from_the_api_stops_it_on_the_wire_without_loss() {
     let mut options = options(Scenario::Overrides);
-    options.client_extra = vec![
-        "webManager:".into(),
-        format!("  listenAddr: \"127.0.0.1:{WEB_PORT}\""),
-    ];
-    options.server_extra = options.client_extra.clone();
+    with_web_manager(&mut options);
     let lab = start(options);
     let spec = StreamSpec {
         rate_pps: 500,

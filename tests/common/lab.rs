@@ -1,5 +1,6 @@
 //! Starting the network lab with the binaries under test.
 
+use engarde::lab::netns::Netns;
 use engarde::lab::{Lab, LabOptions, Scenario};
 
 /// Lab options pointing at this build's binaries.
@@ -103,6 +104,12 @@ pub fn api_get(lab: &Lab, client_side: bool, path: &'static str) -> serde_json::
     } else {
         &lab.server
     };
+    api_get_in(ns, path)
+}
+
+/// `GET path` on the management interface at 127.0.0.1:WEB_PORT inside
+/// `ns`, as JSON.
+pub fn api_get_in(ns: &Netns, path: &'static str) -> serde_json::Value {
     ns.run(move || {
         super::http::request(
             std::net::SocketAddr::from(([127, 0, 0, 1], WEB_PORT)),
